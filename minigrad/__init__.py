@@ -1,0 +1,25 @@
+"""minigrad: a small, readable autograd framework on NumPy (CPU) or CuPy (GPU).
+
+    import minigrad as mg
+    x = mg.tensor([[1.0, 2.0]], requires_grad=True)
+    y = (x @ x.T).sum()
+    y.backward()          # x.grad == 2 * x
+
+Where things live:
+  tensor.py     the Tensor class          autograd.py  Function and the backward pass
+  ops/          every op, forward and backward side by side
+  backend.py    NumPy/CuPy                gradcheck.py finite-difference checks
+  nn.py         Module, Parameter         optim.py     SGD, Adam, AdamW, schedules
+"""
+# tensor first: it loads autograd, then the ops, which build on both
+from .tensor import Tensor, as_tensor, tensor  # noqa: F401, I001
+
+from . import functional  # noqa: F401
+from .autograd import enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
+from .backend import cuda_available, get_default_device, set_default_device  # noqa: F401
+from .creation import *  # noqa: F401,F403 - zeros, ones, randn, float32, ...
+from .functional import *  # noqa: F401,F403 - every op as a function
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: F401
+from .random import Generator, manual_seed  # noqa: F401
+
+__version__ = "0.1.0"

@@ -1,0 +1,139 @@
+"""The array backend: NumPy on the CPU, CuPy on a CUDA GPU.
+
+This is the only module that imports CuPy. Ops never ask "am I on the GPU?";
+they take the array module `xp` from their inputs (`get_array_module`), and
+the few places where NumPy and CuPy differ (scatter-add, erf, random numbers)
+are the named helpers below.
+"""
+import math
+
+import numpy
+
+try:  # CuPy is optional: `pip install -e ".[cuda]"`
+    import cupy
+    import cupyx
+    import cupyx.scipy.special
+except ImportError:  # no CuPy, or CuPy without a working CUDA
+    cupy = None
+
+_HOW_TO_GET_CUDA = (
+    "Install CuPy for your CUDA version (pip install -e \".[cuda]\") on a machine "
+    "with an NVIDIA GPU, or use device='cpu'."
+)
+
+
+def cuda_available():
+    """True when CuPy imports and sees at least one GPU."""
+    if cupy is None:
+        return False
+    try:
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # CuPy installed but no driver or no device
+        return False
+
+
+def normalize_device(device):
+    """'cpu', 'cuda' or 'cuda:N' -> 'cpu' or 'cuda'; anything else is an error."""
+    if device is None:
+        return get_default_device()
+    name = str(device)
+    if name == "cpu":
+        return "cpu"
+    if name == "cuda" or name.startswith("cuda:"):
+        return "cuda"
+    raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'cuda'")
+
+
+_default_device = "cpu"
+
+
+def get_default_device():
+    return _default_device
+
+
+def set_default_device(device):
+    """Where new tensors live when no device is given ('cpu' or 'cuda')."""
+    global _default_device
+    device = normalize_device(device)
+    if device == "cuda":
+        require_cuda()
+    _default_device = device
+
+
+def require_cuda():
+    if not cuda_available():
+        reason = "CuPy is not installed" if cupy is None else "CuPy found no CUDA GPU"
+        raise RuntimeError(f"device='cuda' was requested but {reason}. {_HOW_TO_GET_CUDA}")
+
+
+def array_module_for(device):
+    """numpy for 'cpu', cupy for 'cuda'."""
+    if normalize_device(device) == "cuda":
+        require_cuda()
+        return cupy
+    return numpy
+
+
+def get_array_module(*arrays):
+    """The module (numpy or cupy) that owns these arrays, as cupy.get_array_module does."""
+    if cupy is not None:
+        return cupy.get_array_module(*arrays)
+    return numpy
+
+
+def is_array(value):
+    """True for a NumPy or CuPy ndarray."""
+    return isinstance(value, numpy.ndarray) or (cupy is not None and isinstance(value, cupy.ndarray))
+
+
+def device_of(array):
+    if cupy is not None and isinstance(array, cupy.ndarray):
+        return "cuda"
+    return "cpu"
+
+
+def to_device(array, device):
+    """Copy an array to 'cpu' or 'cuda' (no copy when it is already there)."""
+    device = normalize_device(device)
+    if device == device_of(array):
+        return array
+    if device == "cuda":
+        require_cuda()
+        return cupy.asarray(array)
+    return cupy.asnumpy(array)
+
+
+def to_numpy(array):
+    """A host (NumPy) copy of the array."""
+    if device_of(array) == "cuda":
+        return cupy.asnumpy(array)
+    return numpy.array(array, copy=True)
+
+
+# --- where NumPy and CuPy differ -----------------------------------------------------
+
+def scatter_add(target, index, values):
+    """target[index] += values, adding up repeated indices (in place)."""
+    if device_of(target) == "cuda":
+        cupyx.scatter_add(target, index, values)
+    else:
+        numpy.add.at(target, index, values)
+
+
+_erf_scalar = numpy.vectorize(math.erf, otypes=[numpy.float64])
+
+
+def erf(x):
+    """The error function, elementwise, in x's dtype."""
+    if device_of(x) == "cuda":
+        return cupyx.scipy.special.erf(x)
+    # NumPy has no erf; math.erf is exact to double precision.
+    return _erf_scalar(x).astype(x.dtype, copy=False)
+
+
+def new_generator(seed, device):
+    """A random generator for one device: numpy's or cupy's, seeded."""
+    if normalize_device(device) == "cuda":
+        require_cuda()
+        return cupy.random.default_rng(seed)
+    return numpy.random.default_rng(seed)

@@ -1,0 +1,152 @@
+"""Arithmetic: + - * / ** and matrix multiplication.
+
+Inputs may broadcast against each other; each backward returns gradients in
+the output's shape and the engine sums them back to each input's shape.
+"""
+from ..autograd import Function, as_tensor
+
+
+def _pair(x, y):
+    """Make both operands Tensors; a Python number takes the other's dtype and device."""
+    return as_tensor(x, like=y), as_tensor(y, like=x)
+
+
+class Add(Function):
+    needs_inputs = False
+
+    def forward(self, x, y):
+        return x + y
+
+    def backward(self, gy):  # d(x + y) = dx + dy
+        return gy, gy
+
+
+class Sub(Function):
+    needs_inputs = False
+
+    def forward(self, x, y):
+        return x - y
+
+    def backward(self, gy):  # d(x - y) = dx - dy
+        return gy, -gy
+
+
+class Mul(Function):
+    def forward(self, x, y):
+        return x * y
+
+    def backward(self, gy):  # d(x * y) = y dx + x dy
+        x, y = self.inputs
+        return gy * y, gy * x
+
+
+class Div(Function):
+    def forward(self, x, y):
+        return x / y
+
+    def backward(self, gy):  # d(x / y) = dx / y - x dy / y^2
+        x, y = self.inputs
+        return gy / y, -gy * x / (y * y)
+
+
+class Neg(Function):
+    needs_inputs = False
+
+    def forward(self, x):
+        return -x
+
+    def backward(self, gy):
+        return -gy
+
+
+class PowConstant(Function):
+    """x ** c for a fixed number c."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, x):
+        return x ** self.c
+
+    def backward(self, gy):  # d x^c = c x^(c-1) dx
+        (x,) = self.inputs
+        return gy * self.c * x ** (self.c - 1)
+
+
+class Pow(Function):
+    """x ** y for two tensors."""
+    needs_output = True
+
+    def forward(self, x, y):
+        return x ** y
+
+    def backward(self, gy):  # d x^y = y x^(y-1) dx + x^y log(x) dy
+        x, y = self.inputs
+        gx = gy * y * x ** (y - 1) if x.requires_grad else None
+        gexp = gy * self.output * x.log() if y.requires_grad else None
+        return gx, gexp
+
+
+class MatMul(Function):
+    """a @ b for a, b with at least 2 dims; batch dims broadcast like NumPy's matmul."""
+
+    def forward(self, a, b):
+        if b.ndim == 2 and a.ndim > 2:  # (..., k) @ (k, n): one big matmul, not one per batch
+            return (a.reshape(-1, a.shape[-1]) @ b).reshape(*a.shape[:-1], b.shape[-1])
+        return a @ b
+
+    def backward(self, gy):  # d(a @ b) = da @ b + a @ db
+        a, b = self.inputs
+        ga = gy @ b.swapaxes(-1, -2) if a.requires_grad else None
+        gb = None
+        if b.requires_grad:
+            if b.ndim == 2 and a.ndim > 2:  # sum over the batch inside one matmul
+                k, n = b.shape
+                gb = a.reshape(-1, k).swapaxes(0, 1) @ gy.reshape(-1, n)
+            else:
+                gb = a.swapaxes(-1, -2) @ gy
+        return ga, gb
+
+
+def add(x, y):
+    return Add()(*_pair(x, y))
+
+
+def sub(x, y):
+    return Sub()(*_pair(x, y))
+
+
+def mul(x, y):
+    return Mul()(*_pair(x, y))
+
+
+def div(x, y):
+    return Div()(*_pair(x, y))
+
+
+def neg(x):
+    return Neg()(x)
+
+
+def pow(x, y):  # noqa: A001 - module-level name inside the ops namespace, like math.pow
+    if isinstance(y, (int, float)) and not isinstance(y, bool):
+        return PowConstant(y)(as_tensor(x))
+    return Pow()(*_pair(x, y))
+
+
+def matmul(a, b):
+    """Matrix product with NumPy's rules: 1-D operands are promoted, then squeezed."""
+    a, b = as_tensor(a), as_tensor(b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul needs at least 1-D operands, got shapes {a.shape} and {b.shape}")
+    if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+        raise ValueError(
+            f"matmul shape mismatch: {a.shape} @ {b.shape} "
+            f"(inner sizes {a.shape[-1]} and {b.shape[-2 if b.ndim > 1 else 0]} differ)")
+    if a.ndim == 1 and b.ndim == 1:
+        return (a * b).sum()
+    if a.ndim == 1:  # (k,) @ (..., k, n) -> (..., n)
+        return MatMul()(a.reshape(1, -1), b).squeeze(-2)
+    if b.ndim == 1:  # (..., m, k) @ (k,) -> (..., m)
+        return MatMul()(a, b.reshape(-1, 1)).squeeze(-1)
+    return MatMul()(a, b)

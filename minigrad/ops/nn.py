@@ -1,0 +1,175 @@
+"""The neural-network ops a transformer needs, numerically stable and fused:
+softmax, log_softmax, cross_entropy, layer_norm, dropout.
+
+Softmax-like ops subtract the row maximum before exp (exp of anything <= 0
+cannot overflow) and work in log space where they can (log-sum-exp).
+"""
+from .. import random as mg_random
+from ..autograd import Function, FusedFunction, as_tensor
+from .indexing import getitem
+
+
+class Softmax(Function):
+    needs_inputs, needs_output = False, True
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        e = x - x.max(axis=self.axis, keepdims=True)  # shift: exp never overflows
+        self.xp.exp(e, out=e)
+        e /= e.sum(axis=self.axis, keepdims=True)
+        return e
+
+    def backward(self, gy):  # d softmax: s * (g - sum(g * s))
+        s = self.output
+        return s * (gy - (gy * s).sum(axis=self.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    needs_inputs, needs_output = False, True
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        shifted = x - x.max(axis=self.axis, keepdims=True)
+        log_sum = self.xp.log(self.xp.exp(shifted).sum(axis=self.axis, keepdims=True))
+        shifted -= log_sum  # x - logsumexp(x)
+        return shifted
+
+    def backward(self, gy):  # d log_softmax: g - softmax(x) * sum(g)
+        return gy - self.output.exp() * gy.sum(axis=self.axis, keepdims=True)
+
+
+class CrossEntropy(FusedFunction):
+    """Mean of -log softmax(logits)[target] over the targets that are not ignore_index."""
+
+    def __init__(self, ignore_index):
+        self.ignore_index = ignore_index
+
+    def forward(self, logits, targets):
+        xp = self.xp
+        classes = logits.shape[-1]
+        flat = logits.reshape(-1, classes)
+        self.rows = xp.arange(flat.shape[0])
+        self.valid = (targets.reshape(-1) != self.ignore_index)
+        self.picked = xp.where(self.valid, targets.reshape(-1), 0)
+        self.count = int(self.valid.sum())
+        shifted = flat - flat.max(axis=1, keepdims=True)
+        probs = xp.exp(shifted)
+        total = probs.sum(axis=1, keepdims=True)
+        probs /= total
+        self.probs = probs  # softmax, reused by backward
+        log_p = shifted[self.rows, self.picked] - xp.log(total[:, 0])
+        loss = -(log_p * self.valid).sum() / self.count if self.count else xp.nan
+        return xp.asarray(loss, dtype=logits.dtype)
+
+    def backward_arrays(self, gy):  # d cross_entropy: (softmax(x) - onehot(t)) / count
+        g = self.probs.copy()
+        g[self.rows, self.picked] -= 1.0
+        g *= (self.valid * (gy / max(self.count, 1)))[:, None].astype(g.dtype)
+        return g.reshape(self.inputs[0].shape), None
+
+    def composite(self, logits, targets):
+        classes = logits.shape[-1]
+        log_p = log_softmax(logits.reshape(-1, classes), axis=-1)
+        picked = getitem(log_p, (self.rows, self.picked))
+        return -(picked * as_tensor(self.valid.astype(logits.dtype))).sum() / self.count
+
+
+class LayerNorm(FusedFunction):
+    """(x - mean) / sqrt(var + eps) * weight + bias over the last axis."""
+
+    def __init__(self, eps):
+        self.eps = eps
+
+    def forward(self, x, weight, bias):
+        centered = x - x.mean(axis=-1, keepdims=True)
+        variance = (centered * centered).mean(axis=-1, keepdims=True)
+        self.rstd = 1.0 / self.xp.sqrt(variance + self.eps)
+        self.xhat = centered
+        self.xhat *= self.rstd  # normalized x, reused by backward
+        return self.xhat * weight + bias
+
+    def backward_arrays(self, gy):
+        # with gxhat = gy * w:  dx = rstd * (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat))
+        x, weight, _ = self.inputs
+        xhat = self.xhat
+        gxhat = gy * weight.data
+        gx = gxhat - gxhat.mean(axis=-1, keepdims=True)
+        gx -= xhat * (gxhat * xhat).mean(axis=-1, keepdims=True)
+        gx *= self.rstd
+        lead = tuple(range(gy.ndim - 1))
+        return gx, (gy * xhat).sum(axis=lead), gy.sum(axis=lead)
+
+    def composite(self, x, weight, bias):
+        centered = x - x.mean(axis=-1, keepdims=True)
+        variance = (centered * centered).mean(axis=-1, keepdims=True)
+        return centered / (variance + self.eps).sqrt() * weight + bias
+
+
+class Dropout(Function):
+    needs_inputs = False
+
+    def __init__(self, p, generator):
+        self.p, self.generator = p, generator
+
+    def forward(self, x):
+        keep = self.generator.random(x.shape, x.dtype) >= self.p
+        self.mask = keep.astype(x.dtype) * (1.0 / (1.0 - self.p))  # scaled so E[y] = x
+        return x * self.mask
+
+    def backward(self, gy):  # d dropout: the same mask
+        return gy * as_tensor(self.mask)
+
+
+def softmax(x, axis=-1):
+    return Softmax(axis)(as_tensor(x))
+
+
+def log_softmax(x, axis=-1):
+    return LogSoftmax(axis)(as_tensor(x))
+
+
+def cross_entropy(logits, targets, ignore_index=-100):
+    """Mean cross-entropy of logits (..., classes) against integer targets (...).
+
+    Targets equal to ignore_index count for nothing; if all are ignored the loss is NaN.
+    """
+    logits, targets = as_tensor(logits), as_tensor(targets)
+    if targets.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy targets must be integer class ids, got dtype {targets.dtype}")
+    if logits.shape[:-1] != targets.shape:
+        raise ValueError(f"cross_entropy: logits of shape {logits.shape} need targets of shape "
+                         f"{logits.shape[:-1]}, got {targets.shape}")
+    classes = logits.shape[-1]
+    used = targets.data[targets.data != ignore_index]
+    if used.size and (int(used.min()) < 0 or int(used.max()) >= classes):
+        bad = int(used.min()) if int(used.min()) < 0 else int(used.max())
+        raise IndexError(f"cross_entropy: target {bad} is out of range for {classes} classes")
+    return CrossEntropy(ignore_index)(logits, targets)
+
+
+def layer_norm(x, weight=None, bias=None, eps=1e-5):
+    """Normalize over the last axis, then scale by weight and shift by bias (both optional)."""
+    x = as_tensor(x)
+    size = x.shape[-1]
+    weight = as_tensor(x.xp.ones(size, x.dtype)) if weight is None else weight
+    bias = as_tensor(x.xp.zeros(size, x.dtype)) if bias is None else bias
+    if weight.shape != (size,) or bias.shape != (size,):
+        raise ValueError(f"layer_norm over a last axis of {size} needs weight and bias of shape "
+                         f"({size},), got {weight.shape} and {bias.shape}")
+    return LayerNorm(eps)(x, weight, bias)
+
+
+def dropout(x, p=0.5, training=True, generator=None):
+    """Zero each element with probability p and scale the rest by 1/(1-p) (only when training)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+    x = as_tensor(x)
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    return Dropout(p, generator or mg_random.default_generator(x.device))(x)

@@ -1,0 +1,433 @@
+"""Tensor: an array (NumPy or CuPy), its gradient, and a link to the op that made it.
+
+The methods here are thin: each one calls the op in `minigrad.ops` where its
+forward and backward live.
+"""
+import numbers
+
+from . import autograd, backend
+from .ops import arithmetic, conversion, elementwise, indexing, nn, reductions, shape
+
+
+class Tensor:
+    """A multi-dimensional array that can record the ops applied to it."""
+
+    __slots__ = ("_data", "grad", "requires_grad", "creator", "output_index", "name",
+                 "_version_cell", "_hooks", "_retains_grad", "__weakref__")
+    __array_ufunc__ = None  # NumPy arrays defer to our reflected operators (ndarray * Tensor)
+    __hash__ = object.__hash__  # == builds a tensor, so hash by identity
+
+    def __init__(self, data, requires_grad=False):
+        if isinstance(data, backend.numpy.generic):  # what NumPy returns for 0-d results
+            data = backend.numpy.asarray(data)
+        elif not backend.is_array(data):
+            data = tensor(data).data
+        self._data = data
+        self.grad = None
+        self.creator = None  # the Function that made this tensor; None for a leaf
+        self.output_index = 0
+        self.name = None
+        self._version_cell = [0]  # bumped by in-place edits; shared with detach()
+        self._hooks = None
+        self._retains_grad = False
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # --- the array and what it is ---------------------------------------------------
+
+    @property
+    def data(self):
+        return self._data
+
+    @data.setter
+    def data(self, array):  # replacing the values is an in-place edit
+        self._data = array if backend.is_array(array) else tensor(array).data
+        self._version_cell[0] += 1
+
+    @property
+    def _version(self):
+        return self._version_cell[0]
+
+    shape = property(lambda self: self._data.shape)
+    ndim = property(lambda self: self._data.ndim)
+    dtype = property(lambda self: self._data.dtype)
+    size = property(lambda self: self._data.size, doc="number of elements (NumPy's size)")
+    device = property(lambda self: backend.device_of(self._data))
+    xp = property(lambda self: backend.get_array_module(self._data), doc="numpy or cupy")
+    is_leaf = property(lambda self: self.creator is None)
+
+    @property
+    def T(self):
+        return shape.transpose(self)
+
+    def numel(self):
+        return self._data.size
+
+    def numpy(self):
+        """A NumPy copy of the values (copied to the host from a GPU)."""
+        return backend.to_numpy(self._data)
+
+    def __array__(self, dtype=None, copy=None):
+        array = backend.to_numpy(self._data)
+        return array if dtype is None else array.astype(dtype)
+
+    def item(self):
+        if self._data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self._data.item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __bool__(self):
+        if self._data.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; "
+                             "use .any() style reductions or compare a single element")
+        return bool(self._data)
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __repr__(self):
+        body = backend.numpy.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        extras = []
+        if self.dtype not in (backend.numpy.float32, backend.numpy.int64, backend.numpy.bool_):
+            extras.append(f"dtype={self.dtype}")
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.creator is not None:
+            extras.append(f"grad_fn=<{self.creator.name}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + ", ".join([body] + extras) + ")"
+
+    # --- autograd -------------------------------------------------------------------
+
+    def requires_grad_(self, flag=True):
+        if flag and self.dtype.kind not in "fc":
+            raise TypeError(f"only floating-point tensors can require gradients, got {self.dtype}")
+        self.requires_grad = bool(flag)
+        return self
+
+    def backward(self, grad=None, retain_graph=None, create_graph=False):
+        """Accumulate d(self)/d(leaf) into every leaf's .grad.
+
+        grad: the gradient of some scalar with respect to self (needed unless self
+        has one element). retain_graph keeps the graph for another backward (it
+        defaults to create_graph); create_graph records the backward pass so that
+        the gradients can be differentiated again.
+        """
+        seed = autograd._seed_gradient(self, grad)
+        if retain_graph is None:
+            retain_graph = create_graph
+        autograd.run_backward([self], [seed], retain_graph, create_graph)
+
+    def detach(self):
+        """The same values, cut off from the graph (shares memory and the version counter)."""
+        out = Tensor(self._data)
+        out._version_cell = self._version_cell
+        return out
+
+    def zero_grad(self):
+        self.grad = None
+
+    def retain_grad(self):
+        """Keep .grad on this intermediate (non-leaf) tensor after backward."""
+        if self.creator is not None:
+            self._retains_grad = True
+        return self
+
+    def register_hook(self, hook):
+        """Call hook(grad) when this tensor's gradient is computed; a returned tensor replaces it."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook on a tensor that does not require grad")
+        self._hooks = (self._hooks or []) + [hook]
+        return _HookHandle(self, hook)
+
+    def _run_hooks(self, grad):
+        for hook in self._hooks or ():
+            replaced = hook(grad)
+            if replaced is not None:
+                replaced = as_tensor(replaced, like=grad)
+                if replaced.shape != grad.shape:
+                    raise ValueError(f"a hook returned a gradient of shape {replaced.shape} "
+                                     f"for a tensor of shape {grad.shape}")
+                grad = replaced
+        return grad
+
+    def _accumulate_grad(self, grad, keep_graph):
+        if grad.dtype != self.dtype:
+            grad = conversion.astype(grad, self.dtype)
+        if keep_graph or (self.grad is not None and self.grad.creator is not None):
+            self.grad = grad if self.grad is None else self.grad + grad
+        elif self.grad is None:
+            # a private copy: the same gradient array may also be handed to other tensors
+            self.grad = Tensor(self.xp.array(grad.data, copy=True))
+        else:
+            self.grad.data += grad.data  # accumulate in place, into our own array
+
+    # --- in-place edits (no graph is recorded; backward refuses stale values) --------
+
+    def _check_inplace(self):
+        if self.requires_grad and autograd.is_grad_enabled():
+            raise RuntimeError(
+                "in-place change of a tensor that requires grad: minigrad does not record "
+                "in-place ops. Write x = x + y instead, or make the change under no_grad().")
+
+    def _inplace(self, update):
+        self._check_inplace()
+        update(self._data)
+        self._version_cell[0] += 1
+        return self
+
+    def add_(self, other):
+        return self._inplace(lambda a: a.__iadd__(_raw(other)))
+
+    def sub_(self, other):
+        return self._inplace(lambda a: a.__isub__(_raw(other)))
+
+    def mul_(self, other):
+        return self._inplace(lambda a: a.__imul__(_raw(other)))
+
+    def div_(self, other):
+        return self._inplace(lambda a: a.__itruediv__(_raw(other)))
+
+    def fill_(self, value):
+        return self._inplace(lambda a: a.fill(value))
+
+    def zero_(self):
+        return self.fill_(0)
+
+    def copy_(self, source):
+        return self._inplace(lambda a: a.__setitem__(Ellipsis, _raw(source)))
+
+    __iadd__, __isub__, __imul__, __itruediv__ = add_, sub_, mul_, div_
+
+    def __setitem__(self, key, value):
+        self._inplace(lambda a: a.__setitem__(indexing.normalize_key(key), _raw(value)))
+
+    # --- operators --------------------------------------------------------------------
+
+    def __add__(self, other):
+        return arithmetic.add(self, other)
+
+    def __radd__(self, other):
+        return arithmetic.add(other, self)
+
+    def __sub__(self, other):
+        return arithmetic.sub(self, other)
+
+    def __rsub__(self, other):
+        return arithmetic.sub(other, self)
+
+    def __mul__(self, other):
+        return arithmetic.mul(self, other)
+
+    def __rmul__(self, other):
+        return arithmetic.mul(other, self)
+
+    def __truediv__(self, other):
+        return arithmetic.div(self, other)
+
+    def __rtruediv__(self, other):
+        return arithmetic.div(other, self)
+
+    def __pow__(self, other):
+        return arithmetic.pow(self, other)
+
+    def __rpow__(self, other):
+        return arithmetic.pow(as_tensor(other, like=self), self)
+
+    def __neg__(self):
+        return arithmetic.neg(self)
+
+    def __matmul__(self, other):
+        return arithmetic.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return arithmetic.matmul(other, self)
+
+    def __getitem__(self, key):
+        return indexing.getitem(self, key)
+
+    def __eq__(self, other):
+        return indexing.equal(self, other)
+
+    def __ne__(self, other):
+        return indexing.not_equal(self, other)
+
+    def __lt__(self, other):
+        return indexing.less(self, other)
+
+    def __le__(self, other):
+        return indexing.less_equal(self, other)
+
+    def __gt__(self, other):
+        return indexing.greater(self, other)
+
+    def __ge__(self, other):
+        return indexing.greater_equal(self, other)
+
+    # --- ops as methods -----------------------------------------------------------------
+
+    def exp(self):
+        return elementwise.exp(self)
+
+    def log(self):
+        return elementwise.log(self)
+
+    def sqrt(self):
+        return elementwise.sqrt(self)
+
+    def tanh(self):
+        return elementwise.tanh(self)
+
+    def sigmoid(self):
+        return elementwise.sigmoid(self)
+
+    def relu(self):
+        return elementwise.relu(self)
+
+    def gelu(self, approximate="tanh"):
+        return elementwise.gelu(self, approximate)
+
+    def abs(self):
+        return elementwise.abs(self)
+
+    def clip(self, low=None, high=None):
+        return elementwise.clip(self, low, high)
+
+    def sum(self, axis=None, keepdims=False):
+        return reductions.sum(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return reductions.mean(self, axis, keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return reductions.max(self, axis, keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return reductions.min(self, axis, keepdims)
+
+    def var(self, axis=None, keepdims=False, ddof=0):
+        return reductions.var(self, axis, keepdims, ddof)
+
+    def sum_to(self, target_shape):
+        return reductions.sum_to(self, target_shape)
+
+    def reshape(self, *new_shape):
+        return shape.reshape(self, *new_shape)
+
+    def flatten(self):
+        return shape.reshape(self, -1)
+
+    def transpose(self, *axes):
+        return shape.transpose(self, *axes)
+
+    permute = transpose
+
+    def swapaxes(self, a, b):
+        return shape.swapaxes(self, a, b)
+
+    def broadcast_to(self, target_shape):
+        return shape.broadcast_to(self, target_shape)
+
+    def expand(self, *sizes):
+        return shape.expand(self, *sizes)
+
+    def squeeze(self, axis=None):
+        return shape.squeeze(self, axis)
+
+    def unsqueeze(self, axis):
+        return shape.unsqueeze(self, axis)
+
+    def softmax(self, axis=-1):
+        return nn.softmax(self, axis)
+
+    def log_softmax(self, axis=-1):
+        return nn.log_softmax(self, axis)
+
+    def masked_fill(self, mask, value):
+        return indexing.masked_fill(self, mask, value)
+
+    def astype(self, dtype):
+        return conversion.astype(self, dtype)
+
+    def float(self):
+        return conversion.astype(self, backend.numpy.float32)
+
+    def double(self):
+        return conversion.astype(self, backend.numpy.float64)
+
+    def to(self, device_or_dtype):
+        """Move to 'cpu' / 'cuda', or cast to a dtype."""
+        if isinstance(device_or_dtype, str) and device_or_dtype.split(":")[0] in ("cpu", "cuda"):
+            return conversion.to_device(self, device_or_dtype)
+        return conversion.astype(self, device_or_dtype)
+
+    def cpu(self):
+        return conversion.to_device(self, "cpu")
+
+    def cuda(self):
+        return conversion.to_device(self, "cuda")
+
+
+class _HookHandle:
+    def __init__(self, tensor, hook):
+        self.tensor, self.hook = tensor, hook
+
+    def remove(self):
+        self.tensor._hooks = [h for h in self.tensor._hooks or () if h is not self.hook]
+
+
+def _raw(value):
+    return value.data if isinstance(value, Tensor) else value
+
+
+# --- making tensors ---------------------------------------------------------------------
+
+def tensor(data, dtype=None, requires_grad=False, device=None):
+    """A new tensor (always a copy) from a number, nested list, array or tensor.
+
+    Python floats become float32 and ints int64 unless `dtype` says otherwise;
+    arrays keep their dtype. `device` is 'cpu' or 'cuda' (default: the default device).
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    target = backend.normalize_device(device)
+    if backend.is_array(data):
+        array = backend.to_device(data, target)
+        array = array.astype(dtype) if dtype is not None else array.copy()
+    else:
+        host = backend.numpy.asarray(data, dtype=dtype)
+        if dtype is None and host.dtype == backend.numpy.float64:
+            host = host.astype(backend.numpy.float32)  # Python floats -> float32 by default
+        array = backend.to_device(host, target)
+    return Tensor(array, requires_grad=requires_grad)
+
+
+def as_tensor(value, like=None):
+    """Wrap without copying when possible. A Python number next to a tensor (`like`)
+    takes that tensor's dtype and device, so 2 * x stays float32 for float32 x."""
+    if isinstance(value, Tensor):
+        return value
+    if backend.is_array(value):
+        return Tensor(value)
+    if like is not None and isinstance(value, numbers.Number):
+        dtype = like.dtype
+        if isinstance(value, float) and dtype.kind not in "fc":
+            dtype = backend.numpy.float32
+        return Tensor(like.xp.asarray(value, dtype=dtype))
+    return tensor(value)

@@ -1,0 +1,32 @@
+"""Shared test settings: which backends to run on, and hypothesis profiles."""
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+import minigrad
+
+settings.register_profile("default", max_examples=25, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("thorough", max_examples=300, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+# Every backend test runs on the CPU, and on CUDA where CuPy sees a GPU.
+BACKENDS = [
+    "cpu",
+    pytest.param("cuda", marks=[
+        pytest.mark.cuda,
+        pytest.mark.skipif(not minigrad.cuda_available(), reason="needs CuPy and a CUDA GPU"),
+    ]),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def device(request):
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    minigrad.manual_seed(0)
