@@ -1,0 +1,204 @@
+"""Module and Parameter: the building blocks models are made of.
+
+A Module finds its parameters and submodules by looking at its attributes, so
+a model is just a class whose __init__ assigns Parameters and Modules:
+
+    class Linear(Module):
+        def __init__(self, n_in, n_out):
+            super().__init__()
+            self.weight = Parameter(randn(n_out, n_in) * 0.02)
+        def forward(self, x):
+            return x @ self.weight.T
+"""
+from . import backend
+from .checkpoint import CheckpointError, load_arrays, save_arrays
+from .tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A Tensor that is a learnable weight of a Module (requires_grad by default)."""
+
+    __slots__ = ()
+
+    def __init__(self, data, requires_grad=True):
+        if isinstance(data, Tensor):
+            data = data.data
+        super().__init__(data, requires_grad=requires_grad)
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class Module:
+    """Base class for layers and models: override forward(); call the module like a function."""
+
+    training = True
+
+    def __init__(self):
+        self.training = True
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    # --- finding parameters ----------------------------------------------------------
+
+    def named_children(self):
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                yield name, value
+
+    def named_modules(self, prefix=""):
+        """This module and every submodule, depth first, with dotted names."""
+        stack = [(prefix, self)]
+        while stack:
+            name, module = stack.pop()
+            yield name, module
+            children = [(f"{name}.{child}" if name else child, m)
+                        for child, m in module.named_children()]
+            stack.extend(reversed(children))
+
+    def named_parameters(self, prefix="", remove_duplicate=True):
+        """(dotted name, Parameter) pairs; a shared (tied) parameter is listed once."""
+        seen = set()
+        for module_name, module in self.named_modules(prefix):
+            for name, value in vars(module).items():
+                if isinstance(value, Parameter):
+                    if remove_duplicate and id(value) in seen:
+                        continue
+                    seen.add(id(value))
+                    yield (f"{module_name}.{name}" if module_name else name), value
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def num_parameters(self):
+        return sum(p.size for p in self.parameters())
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.grad = None
+
+    # --- modes and devices -------------------------------------------------------------
+
+    def train(self, mode=True):
+        for _, module in self.named_modules():
+            module.training = mode
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def to(self, device):
+        """Move every parameter to 'cpu' or 'cuda' in place; returns self."""
+        for p in self.parameters():
+            p.data = backend.to_device(p.data, device)
+            if p.grad is not None:
+                p.grad = Tensor(backend.to_device(p.grad.data, device))
+        return self
+
+    # --- state and checkpoints ---------------------------------------------------------
+
+    def state_dict(self):
+        """{dotted name: NumPy copy}; tied parameters appear under each of their names."""
+        return {name: p.numpy() for name, p in self.named_parameters(remove_duplicate=False)}
+
+    def load_state_dict(self, state, strict=True):
+        """Copy arrays into the parameters, checking names and shapes first.
+
+        Nothing is changed unless every check passes. With strict=False, missing
+        and unexpected names are allowed (shapes must still match).
+        """
+        own = dict(self.named_parameters(remove_duplicate=False))
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        problems = []
+        if strict and missing:
+            problems.append(f"missing: {', '.join(missing)}")
+        if strict and unexpected:
+            problems.append(f"unexpected: {', '.join(unexpected)}")
+        for name in sorted(set(own) & set(state)):
+            if tuple(state[name].shape) != own[name].shape:
+                problems.append(f"shape of {name}: checkpoint {tuple(state[name].shape)}, "
+                                f"model {own[name].shape}")
+        if problems:
+            raise ValueError(f"cannot load state into {type(self).__name__}: " + "; ".join(problems))
+        for name in sorted(set(own) & set(state)):
+            p = own[name]
+            with_dtype = backend.numpy.asarray(state[name]).astype(p.dtype)
+            p.data = backend.to_device(with_dtype, p.device)
+
+    def save(self, path, metadata=None):
+        """Write the parameters to an .npz checkpoint (atomically)."""
+        save_arrays(path, self.state_dict(), {"module": type(self).__name__, **(metadata or {})})
+
+    def load(self, path, strict=True):
+        """Read parameters saved by save(); returns the checkpoint's metadata."""
+        arrays, metadata = load_arrays(path)
+        try:
+            self.load_state_dict(arrays, strict=strict)
+        except ValueError as error:
+            raise CheckpointError(f"{path}: {error}") from error
+        return metadata
+
+    # --- printing --------------------------------------------------------------------
+
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        children = list(self.named_children())
+        if not children:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"{type(self).__name__}("]
+        for name, child in children:
+            body = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters are named by position: h.0, h.1, ..."""
+
+    def __init__(self, modules=()):
+        super().__init__()
+        self._modules = list(modules)
+
+    def named_children(self):
+        return ((str(i), m) for i, m in enumerate(self._modules))
+
+    def __getitem__(self, index):
+        return self._modules[index]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def append(self, module):
+        self._modules.append(module)
+        return self
+
+
+class ModuleDict(Module):
+    """Named submodules, as nanoGPT's `transformer = ModuleDict(wte=..., h=...)`."""
+
+    def __init__(self, **modules):
+        super().__init__()
+        self._modules = dict(modules)
+
+    def named_children(self):
+        return iter(self._modules.items())
+
+    def __getattr__(self, name):
+        modules = self.__dict__.get("_modules", {})
+        if name in modules:
+            return modules[name]
+        raise AttributeError(f"ModuleDict has no module {name!r}")
+
+    def __getitem__(self, name):
+        return self._modules[name]
