@@ -80,6 +80,7 @@ def _write_json(path, fields, format_tag):
 
 
 def _load_error(path, problem):
+    """The ValueError for a tokenizer file that cannot be loaded."""
     return ValueError(f"cannot load tokenizer from {str(path)!r}: {problem}")
 
 
@@ -126,6 +127,7 @@ class CharTokenizer:
     """
 
     def __init__(self, chars):
+        """Build from distinct characters; the i-th character gets id i."""
         chars = list(chars)
         for char in chars:
             if not (isinstance(char, str) and len(char) == 1):
@@ -281,7 +283,7 @@ def _merge_in_chunks(pair, new_id, chunks, counts, chunks_with_pair):
 def _apply_count_changes(changes, pair_counts, chunks_with_pair, heap):
     """Add ``changes`` to the pair counts and push fresh heap entries."""
     for pair, change in changes.items():
-        if change == 0:  # e.g. a pair that moved within a chunk
+        if change == 0:  # a pair away from the merge: counted out and back in
             continue
         count = pair_counts[pair] + change
         if count > 0:
@@ -361,6 +363,10 @@ class BPETokenizer:
     """
 
     def __init__(self, merges=(), special_tokens=()):
+        """Build from learned ``merges`` (pairs of ids) and special token strings.
+
+        ``BPETokenizer()`` has only the 256 byte tokens; call ``train`` to learn.
+        """
         self._set_vocabulary(merges, special_tokens)
 
     def _set_vocabulary(self, merges, special_tokens):
@@ -442,6 +448,7 @@ class BPETokenizer:
         return ids
 
     def _splitter_for(self, allowed_special):
+        """The special-token splitter for an ``allowed_special`` argument."""
         if allowed_special == "all":
             return self._special_re
         if allowed_special == "none":
