@@ -1,0 +1,197 @@
+"""Optimizers (SGD, Adam, AdamW), gradient clipping and a warmup + cosine schedule.
+
+The update rules follow PyTorch's exactly, so results can be compared with it.
+Updates change parameters in place (their arrays are reused, no new graph),
+and the optimizer state saves and restores with the model so training resumes
+exactly where it stopped.
+"""
+import math
+
+from . import backend
+from .autograd import no_grad
+
+
+class Optimizer:
+    """Holds parameter groups (dicts with 'params' and hyperparameters) and per-parameter state."""
+
+    defaults = {}
+
+    def __init__(self, params, **hyperparameters):
+        params = list(params)
+        if not params:
+            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        self.param_groups = []
+        for group in groups:
+            filled = {**self.defaults, **hyperparameters, **group, "params": list(group["params"])}
+            filled.setdefault("initial_lr", filled["lr"])
+            self.param_groups.append(filled)
+        self.state = {}  # parameter index (over all groups, in order) -> {name: array or number}
+
+    def _indexed_params(self):
+        index = 0
+        for group in self.param_groups:
+            for p in group["params"]:
+                yield index, group, p
+                index += 1
+
+    def zero_grad(self):
+        for _, _, p in self._indexed_params():
+            p.grad = None
+
+    @no_grad()
+    def step(self):
+        for index, group, p in self._indexed_params():
+            if p.grad is not None:
+                self.update(p.data, p.grad.data, self.state.setdefault(index, {}), group)
+                p._version_cell[0] += 1  # p changed in place
+
+    def update(self, param, grad, state, group):
+        """Change the array `param` in place from `grad`."""
+        raise NotImplementedError
+
+    # --- saving and restoring -------------------------------------------------------
+
+    def state_dict(self):
+        """{'param_groups': [hyperparameters], 'state': {'<index>.<name>': numpy array}}."""
+        groups = [{k: v for k, v in g.items() if k != "params"} for g in self.param_groups]
+        arrays = {}
+        for index, slots in self.state.items():
+            for name, value in slots.items():  # arrays, and the step count as a 0-d array
+                arrays[f"{index}.{name}"] = (backend.to_numpy(value) if backend.is_array(value)
+                                             else backend.numpy.asarray(value))
+        return {"param_groups": groups, "state": arrays}
+
+    def load_state_dict(self, saved):
+        groups = saved["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"optimizer state has {len(groups)} parameter groups, "
+                             f"this optimizer has {len(self.param_groups)}")
+        params = {index: p for index, _, p in self._indexed_params()}
+        state = {}
+        for key, array in saved["state"].items():
+            index, name = key.split(".", 1)
+            p = params.get(int(index))
+            if p is None:
+                raise ValueError(f"optimizer state for parameter {index}, which does not exist")
+            value = array.item() if array.ndim == 0 else backend.to_device(array, p.device)
+            state.setdefault(int(index), {})[name] = value
+        for own, loaded in zip(self.param_groups, groups):
+            own.update({k: v for k, v in loaded.items() if k != "params"})
+        self.state = state
+
+
+class SGD(Optimizer):
+    """p -= lr * g, with optional momentum (PyTorch's form), Nesterov and L2 weight decay."""
+
+    defaults = {"lr": 1e-2, "momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0,
+                "nesterov": False}
+
+    def update(self, param, grad, state, group):
+        if group["weight_decay"]:
+            grad = grad + group["weight_decay"] * param
+        momentum = group["momentum"]
+        if momentum:
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = grad.copy()
+            else:
+                buffer = state["momentum_buffer"]
+                buffer *= momentum
+                buffer += (1 - group["dampening"]) * grad
+            buffer = state["momentum_buffer"]
+            grad = grad + momentum * buffer if group["nesterov"] else buffer
+        param -= group["lr"] * grad
+
+
+class Adam(Optimizer):
+    """Adam; weight_decay here is L2 (added to the gradient), as in torch.optim.Adam."""
+
+    defaults = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}
+    decoupled = False
+
+    def update(self, param, grad, state, group):
+        xp = backend.get_array_module(param)
+        beta1, beta2 = group["betas"]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = xp.zeros_like(param)
+            state["exp_avg_sq"] = xp.zeros_like(param)
+        state["step"] += 1
+        if group["weight_decay"]:
+            if self.decoupled:  # AdamW: shrink the weights directly
+                param *= 1 - group["lr"] * group["weight_decay"]
+            else:
+                grad = grad + group["weight_decay"] * param
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m *= beta1
+        m += (1 - beta1) * grad                    # m = b1 m + (1 - b1) g
+        v *= beta2
+        v += (1 - beta2) * (grad * grad)           # v = b2 v + (1 - b2) g^2
+        correction1 = 1 - beta1 ** state["step"]
+        correction2 = 1 - beta2 ** state["step"]
+        denominator = xp.sqrt(v)
+        denominator *= 1 / math.sqrt(correction2)
+        denominator += group["eps"]                # sqrt(v_hat) + eps
+        param -= (group["lr"] / correction1) * (m / denominator)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (p *= 1 - lr * wd before the Adam step)."""
+
+    defaults = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 1e-2}
+    decoupled = True
+
+
+def clip_grad_norm_(parameters, max_norm):
+    """Scale all gradients together so their global L2 norm is at most max_norm.
+
+    Returns the norm before clipping (as a float).
+    """
+    grads = [p.grad.data for p in parameters if p.grad is not None]
+    if not grads:
+        return 0.0
+    total = math.sqrt(sum(float((g.astype("float64") ** 2).sum()) for g in grads))
+    scale = max_norm / (total + 1e-6)
+    if scale < 1:
+        for g in grads:
+            g *= scale
+    return total
+
+
+def warmup_cosine(step, warmup_steps, total_steps, min_ratio=0.1):
+    """A learning-rate multiplier: linear warmup to 1, then cosine decay to min_ratio."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if step >= total_steps:
+        return min_ratio
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class WarmupCosine:
+    """Sets each group's lr to initial_lr * warmup_cosine(step); call step() once per update."""
+
+    def __init__(self, optimizer, warmup_steps, total_steps, min_ratio=0.1):
+        self.optimizer = optimizer
+        self.warmup_steps, self.total_steps, self.min_ratio = warmup_steps, total_steps, min_ratio
+        self.last_step = 0
+        self._apply()
+
+    def _apply(self):
+        factor = warmup_cosine(self.last_step, self.warmup_steps, self.total_steps, self.min_ratio)
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["initial_lr"] * factor
+
+    def step(self):
+        self.last_step += 1
+        self._apply()
+
+    def get_last_lr(self):
+        return [group["lr"] for group in self.optimizer.param_groups]
+
+    def state_dict(self):
+        return {"last_step": self.last_step}
+
+    def load_state_dict(self, state):
+        self.last_step = int(state["last_step"])
+        self._apply()
