@@ -17,6 +17,7 @@ from .tensor import Tensor, as_tensor, tensor  # noqa: F401, I001
 from . import functional, nn, optim  # noqa: F401
 from .autograd import enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
 from .backend import cuda_available, get_default_device, set_default_device  # noqa: F401
+from .debug import detect_anomaly, profile  # noqa: F401
 from .creation import *  # noqa: F401,F403 - zeros, ones, randn, float32, ...
 from .functional import *  # noqa: F401,F403 - every op as a function
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: F401

@@ -7,6 +7,7 @@ the Function remembers its input tensors. That chain is the graph.
 consumes, then hands each Function the gradient of its outputs and collects
 the gradients of its inputs. It never recurses, so a 10,000-op chain is fine.
 """
+import os
 import time
 import traceback
 import weakref
@@ -19,6 +20,8 @@ from . import tensor as tensor_module  # Tensor is used at call time only
 _grad_enabled = True
 _anomaly_enabled = False
 _profiler = None  # a minigrad.debug.Profiler while `with minigrad.profile()` is active
+_inside_backward = False  # anomaly checks inside a backward pass blame the op being differentiated
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 def is_grad_enabled():
@@ -113,8 +116,8 @@ class Function:
         # integer and boolean outputs (indices, masks) never carry gradients
         results = tuple(tensor_module.Tensor(y, requires_grad=record and y.dtype.kind == "f")
                         for y in outputs)
-        if _anomaly_enabled:
-            self.created_at = traceback.extract_stack()[:-2]
+        if _anomaly_enabled and not _inside_backward:
+            self.created_at = _user_frame()
             _check_finite(self, inputs, outputs, "forward")
         if record:
             self.inputs = inputs
@@ -206,6 +209,14 @@ def _check_same_device(function, inputs):
             "move them to one device with .to('cpu') or .to('cuda') first.")
 
 
+def _user_frame():
+    """The innermost stack frame outside minigrad: the user's line that made the op."""
+    for frame in reversed(traceback.extract_stack()):
+        if not os.path.abspath(frame.filename).startswith(_PACKAGE_DIR):
+            return frame
+    return None
+
+
 def _check_finite(function, inputs, arrays, phase):
     for array in arrays:
         if array is None or array.dtype.kind not in "fc":
@@ -213,9 +224,8 @@ def _check_finite(function, inputs, arrays, phase):
         if not bool(function.xp.isfinite(array).all()):
             shapes = ", ".join(str(x.shape) for x in inputs)
             where = ""
-            created_at = getattr(function, "created_at", None)
-            if created_at:
-                frame = created_at[-1]
+            frame = getattr(function, "created_at", None)
+            if frame is not None:
                 where = f"\nThe op was created at {frame.filename}:{frame.lineno}: {frame.line}"
             raise AnomalyError(
                 f"{function.name} produced NaN or Inf in its {phase} pass "
@@ -319,8 +329,13 @@ def _finish_output_grads(function, gys, wanted, accumulate):
 
 
 def _call_backward(function, gys):
+    global _inside_backward
     started = time.perf_counter() if _profiler is not None else None
-    gxs = function.backward(*gys)
+    _inside_backward, outer = True, _inside_backward
+    try:
+        gxs = function.backward(*gys)
+    finally:
+        _inside_backward = outer
     if not isinstance(gxs, tuple):
         gxs = (gxs,)
     if started is not None:
