@@ -73,10 +73,9 @@ def _is_token_id(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _write_json(path, fields, format_tag):
-    """Write ``fields`` to ``path`` as JSON, led by the format tag and version."""
-    document = {"format": format_tag, "version": FORMAT_VERSION, **fields}
-    Path(path).write_text(json.dumps(document), encoding="utf-8")
+def _document(fields, format_tag):
+    """A JSON-ready dict: the format tag and version, then the fields."""
+    return {"format": format_tag, "version": FORMAT_VERSION, **fields}
 
 
 def _load_error(path, problem):
@@ -84,16 +83,16 @@ def _load_error(path, problem):
     return ValueError(f"cannot load tokenizer from {str(path)!r}: {problem}")
 
 
-def _read_json(path, format_tag):
-    """Read a tokenizer file and check its format tag and version.
-
-    Returns the JSON object as a dict. Raises ValueError naming the file for
-    anything that is not a readable file of the expected kind and version.
-    """
+def _read_json(path):
+    """Read a tokenizer file as a JSON object; ValueError naming the file otherwise."""
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        return json.loads(Path(path).read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise _load_error(path, f"not a valid JSON file ({err})") from None
+
+
+def _check_document(document, format_tag, path):
+    """Check a tokenizer document's format tag and version (path names its source)."""
     if not isinstance(document, dict):
         raise _load_error(path, "expected a JSON object at the top level")
     found = document.get("format")
@@ -169,21 +168,30 @@ class CharTokenizer:
         _check_ids(ids, self.vocab_size)
         return "".join(self.chars[i] for i in ids)
 
+    def to_dict(self):
+        """The tokenizer as a JSON-ready dict (what ``save`` writes)."""
+        return _document({"chars": self.chars}, CHAR_FORMAT)
+
+    @classmethod
+    def from_dict(cls, document, source="<dict>"):
+        """Rebuild from ``to_dict()``'s output; ValueError naming ``source`` if it is not one."""
+        _check_document(document, CHAR_FORMAT, source)
+        chars = _field(document, "chars", source)
+        if not isinstance(chars, list):
+            raise _load_error(source, "field 'chars' must be a list")
+        try:
+            return cls(chars)
+        except ValueError as err:
+            raise _load_error(source, str(err)) from None
+
     def save(self, path):
         """Write the vocabulary to ``path`` as JSON."""
-        _write_json(path, {"chars": self.chars}, CHAR_FORMAT)
+        Path(path).write_text(json.dumps(self.to_dict()), encoding="utf-8")
 
     @classmethod
     def load(cls, path):
         """Read a tokenizer written by ``save``; ValueError if the file is not one."""
-        document = _read_json(path, CHAR_FORMAT)
-        chars = _field(document, "chars", path)
-        if not isinstance(chars, list):
-            raise _load_error(path, "field 'chars' must be a list")
-        try:
-            return cls(chars)
-        except ValueError as err:
-            raise _load_error(path, str(err)) from None
+        return cls.from_dict(_read_json(path), path)
 
 
 # ---------------------------------------------------------------------------
@@ -504,29 +512,47 @@ class BPETokenizer:
         _check_ids(ids, self.vocab_size)
         return b"".join(self._token_bytes[i] for i in ids).decode("utf-8", errors="replace")
 
-    def save(self, path):
-        """Write merges, special tokens and the pre-tokenization pattern as JSON."""
+    def to_dict(self):
+        """Merges, special tokens and the pre-tokenization pattern, JSON-ready."""
         fields = {
             "pattern": PRETOKENIZE_PATTERN,
             "merges": [list(pair) for pair in self._merges],
             "special_tokens": list(self._special_ids),
         }
-        _write_json(path, fields, BPE_FORMAT)
+        return _document(fields, BPE_FORMAT)
+
+    @classmethod
+    def from_dict(cls, document, source="<dict>"):
+        """Rebuild from ``to_dict()``'s output; ValueError naming ``source`` if it is not one."""
+        _check_document(document, BPE_FORMAT, source)
+        if _field(document, "pattern", source) != PRETOKENIZE_PATTERN:
+            raise _load_error(source, "it was saved with a different pre-tokenization pattern")
+        merges = _field(document, "merges", source)
+        special_tokens = _field(document, "special_tokens", source)
+        if not (isinstance(merges, list) and isinstance(special_tokens, list)):
+            raise _load_error(source, "fields 'merges' and 'special_tokens' must be lists")
+        try:
+            return cls(merges, special_tokens)
+        except ValueError as err:
+            raise _load_error(source, str(err)) from None
+
+    def save(self, path):
+        """Write the tokenizer to ``path`` as JSON."""
+        Path(path).write_text(json.dumps(self.to_dict()), encoding="utf-8")
 
     @classmethod
     def load(cls, path):
         """Read a tokenizer written by ``save``; ValueError if the file is not one."""
-        document = _read_json(path, BPE_FORMAT)
-        if _field(document, "pattern", path) != PRETOKENIZE_PATTERN:
-            raise _load_error(path, "it was saved with a different pre-tokenization pattern")
-        merges = _field(document, "merges", path)
-        special_tokens = _field(document, "special_tokens", path)
-        if not (isinstance(merges, list) and isinstance(special_tokens, list)):
-            raise _load_error(path, "fields 'merges' and 'special_tokens' must be lists")
-        try:
-            return cls(merges, special_tokens)
-        except ValueError as err:
-            raise _load_error(path, str(err)) from None
+        return cls.from_dict(_read_json(path), path)
+
+
+def tokenizer_from_dict(document, source="<dict>"):
+    """A CharTokenizer or BPETokenizer from its ``to_dict()`` form, chosen by format tag."""
+    kinds = {CHAR_FORMAT: CharTokenizer, BPE_FORMAT: BPETokenizer}
+    kind = kinds.get(document.get("format") if isinstance(document, dict) else None)
+    if kind is None:
+        raise _load_error(source, "not a minigrad tokenizer (unknown or missing format tag)")
+    return kind.from_dict(document, source)
 
 
 # ---------------------------------------------------------------------------

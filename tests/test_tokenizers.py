@@ -461,3 +461,16 @@ def test_maximize_merges_left_to_right():
 
 def test_learn_bpe_stops_when_words_are_single_symbols():
     assert learn_bpe({"a": 1}, 5) == [("a", "</w>")]
+
+
+def test_to_dict_round_trips_and_dispatches_on_the_format_tag():
+    from models.tokenizers import tokenizer_from_dict
+
+    char = CharTokenizer.from_text("hello world")
+    bpe = BPETokenizer().train("hello hello world world " * 20, 270)
+    for tok in (char, bpe):
+        rebuilt = tokenizer_from_dict(tok.to_dict())
+        assert type(rebuilt) is type(tok)
+        assert rebuilt.encode("hello world") == tok.encode("hello world")
+    with pytest.raises(ValueError, match="checkpoint.npz.*not a minigrad tokenizer"):
+        tokenizer_from_dict({"format": "something-else"}, source="checkpoint.npz")
