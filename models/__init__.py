@@ -1,0 +1,2 @@
+"""Models built on minigrad: layers, attention, and a nanoGPT-style GPT."""
+from .layers import GELU, Dropout, Embedding, LayerNorm, Linear, softmax_composite  # noqa: F401
