@@ -151,6 +151,7 @@ class GPT(Module):
         means greedy (always the most likely token). top_k keeps only the k
         most likely tokens. Samples come from `generator` (a minigrad.Generator;
         the default generator when None), so a seeded generator repeats.
+        Dropout follows the model's mode, as in training: call model.eval() first.
 
         use_cache=True keeps each layer's keys and values (a KVCache), so each
         step runs the model on the one new token only. Positions are absolute
