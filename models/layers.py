@@ -1,0 +1,125 @@
+"""The layers a GPT is built from: Linear, Embedding, LayerNorm, Dropout, GELU.
+
+Each layer is a small Module: __init__ makes its Parameters, forward() shows
+the math, and the heavy lifting is done by minigrad's fused ops
+(minigrad.functional). Random initialization draws from minigrad's generators,
+so `minigrad.manual_seed(n)` (or an explicit `generator=`) makes it repeat.
+
+`softmax_composite` sits here too: softmax spelled out from primitive ops, for
+reading next to the fused `minigrad.functional.softmax`.
+"""
+import math
+
+import minigrad
+import minigrad.functional as F
+from minigrad.nn import Module, Parameter
+
+
+class Linear(Module):
+    """y = x @ W.T + b, with W stored as (out_features, in_features) like PyTorch.
+
+    Init: W ~ normal(0, 1/in_features) (variance-preserving for unit-variance
+    inputs), b = 0. PyTorch draws both from a uniform distribution instead;
+    GPT overrides either with its own init, so the choice rarely matters.
+    """
+
+    def __init__(self, in_features, out_features, bias=True, device=None, generator=None):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        std = 1.0 / math.sqrt(in_features)
+        self.weight = Parameter(minigrad.randn(out_features, in_features, device=device,
+                                               generator=generator) * std)
+        self.bias = Parameter(minigrad.zeros(out_features, device=device)) if bias else None
+
+    def forward(self, x):
+        y = x @ self.weight.T  # (..., in) @ (in, out) -> (..., out)
+        return y if self.bias is None else y + self.bias
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+
+class Embedding(Module):
+    """A lookup table: integer ids (any shape) -> rows of weight (num_embeddings, dim)."""
+
+    def __init__(self, num_embeddings, embedding_dim, device=None, generator=None):
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.weight = Parameter(minigrad.randn(num_embeddings, embedding_dim, device=device,
+                                               generator=generator))
+
+    def forward(self, idx):
+        return F.embedding(self.weight, idx)  # (...) -> (..., dim)
+
+    def extra_repr(self):
+        return f"{self.num_embeddings}, {self.embedding_dim}"
+
+
+class LayerNorm(Module):
+    """Normalize the last axis to zero mean and unit variance, then scale and shift.
+
+    bias=False leaves out the shift (nanoGPT's option; slightly faster, no worse).
+    """
+
+    def __init__(self, dim, eps=1e-5, bias=True, device=None):
+        super().__init__()
+        self.dim, self.eps = dim, eps
+        self.weight = Parameter(minigrad.ones(dim, device=device))
+        self.bias = Parameter(minigrad.zeros(dim, device=device)) if bias else None
+
+    def forward(self, x):
+        return F.layer_norm(x, self.weight, self.bias, self.eps)  # (..., dim)
+
+    def extra_repr(self):
+        return f"{self.dim}, eps={self.eps}, bias={self.bias is not None}"
+
+
+class Dropout(Module):
+    """Zero each element with probability p while training; identity in eval mode."""
+
+    def __init__(self, p=0.5, generator=None):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+        self.p, self.generator = p, generator
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training, self.generator)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class GELU(Module):
+    """x * Phi(x); approximate='tanh' is the formula GPT-2 was trained with."""
+
+    def __init__(self, approximate="tanh"):
+        super().__init__()
+        if approximate not in ("tanh", "none"):
+            raise ValueError(f"GELU approximate must be 'tanh' or 'none', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x):
+        return F.gelu(x, self.approximate)
+
+    def extra_repr(self):
+        return f"approximate={self.approximate!r}"
+
+
+def softmax_composite(x, axis=-1):
+    """softmax(x) = exp(x) / sum(exp(x)), written with primitive ops.
+
+    Use it to read or step through softmax's math: autograd differentiates the
+    four ops below on its own, no hand-written backward needed. Use the fused
+    `minigrad.functional.softmax` everywhere else: it computes the same values
+    in one pass, keeps only its output for backward, and has a one-line
+    gradient (s * (g - sum(g * s))), so it is faster and uses less memory.
+    Tests check that the two agree in value and gradient.
+    """
+    # Subtracting the row maximum changes nothing mathematically (it cancels in
+    # the ratio) but keeps exp() from overflowing. The shift is a constant as
+    # far as the gradient is concerned, so it is detached from the graph.
+    shift = x.max(axis=axis, keepdims=True).detach()
+    e = (x - shift).exp()
+    return e / e.sum(axis=axis, keepdims=True)
