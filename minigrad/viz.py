@@ -194,10 +194,10 @@ def to_dot(*roots, params=None, show_grads=False):
         for x in function.inputs:
             key = _tensor_key(x)
             graph.add_edge(graph.add_tensor(key, x, x.shape, x.dtype, key in root_keys), op_id)
-        for index, (ref, (shape, dtype)) in enumerate(zip(function.outputs,
-                                                          function.output_specs)):
+        for index, ref in enumerate(function.outputs):
             key = (id(function), index)
             # the output Tensor may be gone (nobody kept it): its shape and dtype remain
+            shape, dtype = function.output_specs[index]
             output_id = graph.add_tensor(key, ref(), shape, dtype, key in root_keys)
             graph.add_edge(op_id, output_id)
     return graph.text()

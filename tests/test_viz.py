@@ -58,7 +58,7 @@ def parse_dot(text):
         else:
             raise AssertionError(f"not valid DOT (as to_dot writes it): {line!r}")
     for source, target in edges:
-        assert source in nodes and target in nodes, f"edge {source} -> {target} to an undeclared node"
+        assert source in nodes and target in nodes, f"edge {source} -> {target}: undeclared node"
     return nodes, edges
 
 
