@@ -2,11 +2,11 @@
 calls per op and phase, and gradient hooks change what flows back through attention."""
 import numpy as np
 import pytest
+from model_helpers import to_float64
 
 import minigrad as mg
 from minigrad import autograd
 from models.attention import SelfAttention
-from model_helpers import to_float64
 
 
 def line_of(marker):
