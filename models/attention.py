@@ -54,7 +54,7 @@ class SelfAttention(Module):
         self.value = Linear(n_embd, head_size, bias, device, generator)  # what do I hand over?
 
     def forward(self, x, return_weights=False):
-        B, T, C = x.shape
+        T = x.shape[1]                                     # x: (B, T, C)
         q = self.query(x)                                  # (B, T, hs)
         k = self.key(x)                                    # (B, T, hs)
         v = self.value(x)                                  # (B, T, hs)

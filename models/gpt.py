@@ -105,9 +105,9 @@ class GPT(Module):
         the tokens after those already cached.
         """
         idx = minigrad.as_tensor(idx)
-        B, T = idx.shape
         start = 0 if kv_caches is None else kv_caches[0].length  # position of idx[:, 0]
-        self._check_input(idx, start + T)
+        self._check_input(idx, start)
+        T = idx.shape[1]                                           # idx: (B, T)
 
         tok_emb = self.transformer.wte(idx)                        # (B, T, C)
         pos_emb = self.transformer.wpe.weight[start:start + T]     # (T, C): positions of idx
@@ -119,12 +119,13 @@ class GPT(Module):
         loss = None if targets is None else F.cross_entropy(logits, targets)
         return logits, loss
 
-    def _check_input(self, idx, length):
+    def _check_input(self, idx, start):
         config = self.config
         if idx.dtype.kind not in "iu":
             raise TypeError(f"GPT input must be integer token ids, got dtype {idx.dtype}")
         if idx.ndim != 2:
             raise ValueError(f"GPT input must have shape (batch, time), got {idx.shape}")
+        length = start + idx.shape[1]
         if length > config.block_size:
             raise ValueError(f"cannot forward a sequence of length {length}: "
                              f"block_size is only {config.block_size}")

@@ -18,8 +18,8 @@ from minigrad.nn import Module, Parameter
 class Linear(Module):
     """y = x @ W.T + b, with W stored as (out_features, in_features) like PyTorch.
 
-    Init: W ~ normal(0, 1/in_features) (variance-preserving for unit-variance
-    inputs), b = 0. PyTorch draws both from a uniform distribution instead;
+    Init: W ~ normal with std 1/sqrt(in_features) (keeps unit-variance inputs
+    at unit variance), b = 0. PyTorch draws both from a uniform distribution instead;
     GPT overrides either with its own init, so the choice rarely matters.
     """
 

@@ -56,7 +56,7 @@ def test_lm_head_is_tied_to_token_embedding():
     assert model.lm_head.weight is model.transformer.wte.weight
     names = [name for name, _ in model.named_parameters()]
     assert "lm_head.weight" not in names  # counted and optimized once
-    logits, loss = model(random_ids(SMALL, 2, 5), random_ids(SMALL, 2, 5, seed=1))
+    _, loss = model(random_ids(SMALL, 2, 5), random_ids(SMALL, 2, 5, seed=1))
     loss.backward()
     # the shared matrix collects gradient from both of its uses
     assert np.abs(model.transformer.wte.weight.grad.numpy()).sum() > 0
@@ -175,6 +175,11 @@ def test_sequence_longer_than_block_size_is_named():
 def test_non_integer_ids_are_refused():
     with pytest.raises(TypeError, match="integer token ids.*float32"):
         GPT(SMALL)(minigrad.tensor([[1.0, 2.0]]))
+
+
+def test_ids_must_be_batch_by_time():
+    with pytest.raises(ValueError, match="shape \\(batch, time\\), got \\(3,\\)"):
+        GPT(SMALL)(minigrad.tensor([1, 2, 3]))
 
 
 # --- training -----------------------------------------------------------------------
