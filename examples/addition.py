@@ -1,6 +1,6 @@
 """A GPT learns to add two 2-digit numbers (it writes the sum lowest digit first).
 
-    python examples/addition.py               # a few minutes on a laptop CPU
+    python examples/addition.py               # under a minute on a laptop CPU
     python examples/addition.py --digits 3 --steps 6000
 
 Prints the loss as it trains, then the exact-match accuracy on held-out
@@ -21,7 +21,7 @@ from models import toy_tasks  # noqa: E402
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--digits", type=int, default=2)
-    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 

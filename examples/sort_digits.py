@@ -1,6 +1,6 @@
 """A GPT learns to sort: given 6 digits, it writes them in ascending order.
 
-    python examples/sort_digits.py             # about a minute on a laptop CPU
+    python examples/sort_digits.py             # under a minute on a laptop CPU
     python examples/sort_digits.py --steps 300 # a quick look
 
 Prints the loss as it trains, then the exact-match accuracy on held-out
@@ -21,7 +21,7 @@ from models import toy_tasks  # noqa: E402
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--length", type=int, default=6)
-    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
