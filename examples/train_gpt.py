@@ -49,6 +49,8 @@ def parse_args(argv=None):
     run.add_argument("--checkpoint-interval", type=int, default=500)
     run.add_argument("--out-dir", default="runs/gpt")
     run.add_argument("--resume", action="store_true", help="continue from OUT_DIR/ckpt.npz")
+    run.add_argument("--stop-after", type=int, default=None,
+                     help="stop as if interrupted after this many steps (checkpoint, exit 130)")
     run.add_argument("--device", default="cpu", help="cpu or cuda")
     run.add_argument("--seed", type=int, default=1337)
     out = p.add_argument_group("samples at the end")
@@ -152,6 +154,8 @@ def train(args):
             progress.update(step, loss.item(), schedule.get_last_lr()[0])
             if step % args.checkpoint_interval == 0:
                 save(step)
+            if args.stop_after is not None and step - start >= args.stop_after:
+                stop.requested = True
     progress.finish()
 
     if stop.requested:
