@@ -5,7 +5,10 @@ they take the array module `xp` from their inputs (`get_array_module`), and
 the few places where NumPy and CuPy differ (scatter-add, erf, random numbers)
 are the named helpers below.
 """
+import ctypes
+import ctypes.util
 import math
+import os
 
 import numpy
 
@@ -137,3 +140,32 @@ def new_generator(seed, device):
         require_cuda()
         return cupy.random.default_rng(seed)
     return numpy.random.default_rng(seed)
+
+
+# --- memory: keep freed blocks for reuse ----------------------------------------------
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameter numbers in glibc's malloc.h
+
+
+def keep_freed_memory():
+    """Ask glibc's malloc to keep freed memory instead of returning it to the OS.
+
+    A training step frees and reallocates the same large temporaries every
+    step; by default glibc gives blocks above 128 KiB back to the OS (munmap,
+    trim) and then takes page faults to get them again. Raising the mmap and
+    trim thresholds keeps them in the heap. Returns True when applied; does
+    nothing without glibc or with MINIGRAD_KEEP_FREED_MEMORY=0 in the environment.
+    """
+    if os.environ.get("MINIGRAD_KEEP_FREED_MEMORY", "1") == "0":
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl without mallopt)
+        return False
+    mmap_ok = mallopt(_M_MMAP_THRESHOLD, 32 * 1024 * 1024)  # glibc's largest allowed value
+    trim_ok = mallopt(_M_TRIM_THRESHOLD, 1024 * 1024 * 1024)
+    return bool(mmap_ok and trim_ok)
+
+
+KEPT_FREED_MEMORY = keep_freed_memory()

@@ -120,7 +120,15 @@ class MultiHeadAttention(Module):
       kv_cache: a KVCache; x then holds only the new tokens, which attend to
                 the cached ones too
       return_weights: also return the attention weights (B, nh, T, T_keys)
+
+    Set `keep_weights = True` on an instance to keep the weights of its latest
+    forward call in `last_weights` (detached: values, no graph), for looking
+    at attention inside a model whose forward does not return them
+    (examples/plot_attention.py does this for every layer of a GPT).
     """
+
+    keep_weights = False  # see the docstring; off by default, so nothing extra is kept
+    last_weights = None
 
     def __init__(self, n_embd, n_head, causal=True, dropout=0.0, bias=True, device=None,
                  generator=None):
@@ -151,6 +159,8 @@ class MultiHeadAttention(Module):
         if mask is not None:
             scores = scores.masked_fill(mask, masked_value(scores.dtype))
         weights = F.softmax(scores, axis=-1)                # (B, nh, T, Tk)
+        if self.keep_weights:
+            self.last_weights = weights.detach()            # (B, nh, T, Tk), values only
         y = self.attn_dropout(weights) @ v                  # (B, nh, T, hs)
         y = y.transpose(0, 2, 1, 3).reshape(B, T, C)        # (B, T, C): heads side by side
         y = self.resid_dropout(self.c_proj(y))              # (B, T, C)

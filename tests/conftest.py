@@ -1,6 +1,11 @@
 """Shared test settings: which backends to run on, and hypothesis profiles."""
 import os
 
+# One BLAS thread for the tests (set before NumPy loads): their matrices are tiny, and
+# on a busy 2-core machine OpenBLAS threads spin-wait for each other, making tests ~5x slower.
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
 import pytest
 from hypothesis import HealthCheck, settings
 

@@ -1,0 +1,270 @@
+"""Train a small GPT on text, then sample from it.
+
+    python examples/train_gpt.py                          # built-in corpus, CPU-sized defaults
+    python examples/train_gpt.py --data my.txt --tokenizer bpe --steps 5000
+    python examples/train_gpt.py --resume                 # continue from runs/gpt/ckpt.npz
+    python examples/train_gpt.py --device cuda            # on a GPU, through CuPy
+
+Ctrl-C stops after the current step, saves a checkpoint and exits; --resume
+then continues exactly where it stopped (same batches, same schedule).
+"""
+import argparse
+import signal
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout too
+
+import minigrad as mg  # noqa: E402
+from minigrad.checkpoint import CheckpointError  # noqa: E402
+from minigrad.optim import WarmupCosine, clip_grad_norm_  # noqa: E402
+from models import training  # noqa: E402
+from models.gpt import GPT, GPTConfig  # noqa: E402
+from models.tokenizers import tokenizer_from_dict  # noqa: E402
+
+MODEL_DEFAULTS = dict(n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    data = p.add_argument_group("data")
+    data.add_argument("--data", help="a UTF-8 text file (default: Python's bundled documentation)")
+    data.add_argument("--tokenizer", choices=["char", "bpe"], default="char")
+    data.add_argument("--bpe-vocab-size", type=int, default=512)
+    model = p.add_argument_group("model (defaults: " + ", ".join(f"{k}={v}" for k, v in MODEL_DEFAULTS.items()) + ")")
+    for name in MODEL_DEFAULTS:
+        kind = float if name == "dropout" else int
+        model.add_argument("--" + name.replace("_", "-"), type=kind, default=None)
+    run = p.add_argument_group("training")
+    run.add_argument("--steps", type=int, default=1200, help="optimizer steps in all")
+    run.add_argument("--batch-size", type=int, default=16)
+    run.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
+    run.add_argument("--warmup-steps", type=int, default=100)
+    run.add_argument("--weight-decay", type=float, default=0.1)
+    run.add_argument("--grad-clip", type=float, default=1.0)
+    run.add_argument("--eval-interval", type=int, default=300)
+    run.add_argument("--eval-iters", type=int, default=20)
+    run.add_argument("--checkpoint-interval", type=int, default=500)
+    run.add_argument("--out-dir", default="runs/gpt")
+    run.add_argument("--resume", action="store_true", help="continue from OUT_DIR/ckpt.npz")
+    run.add_argument("--stop-after", type=int, default=None,
+                     help="stop as if interrupted after this many steps (checkpoint, exit 130)")
+    run.add_argument("--device", default="cpu", help="cpu or cuda")
+    run.add_argument("--seed", type=int, default=1337)
+    out = p.add_argument_group("samples at the end")
+    out.add_argument("--samples", type=int, default=2)
+    out.add_argument("--sample-tokens", type=int, default=300)
+    out.add_argument("--temperature", type=float, default=0.8)
+    out.add_argument("--top-k", type=int, default=None)
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.device.startswith("cuda") and not mg.cuda_available():
+        return fail("--device cuda needs CuPy and an NVIDIA GPU: pip install -e \".[cuda]\" "
+                    "on a machine with CUDA, or leave out --device to train on the CPU.")
+    try:
+        return train(args)
+    except (training.DataError, CheckpointError) as error:
+        return fail(str(error))
+
+
+def fail(message):
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def prepare(args, checkpoint_path):
+    """Tokenizer, model config and (when resuming) the checkpoint's contents."""
+    text = training.read_text(args.data)
+    flags = {k: getattr(args, k) for k in MODEL_DEFAULTS}
+    if args.resume:
+        model_arrays, optimizer_arrays, metadata = training.load_checkpoint(checkpoint_path)
+        tokenizer = tokenizer_from_dict(metadata["tokenizer"], source=str(checkpoint_path))
+        saved = GPTConfig(**metadata["model_config"])
+        config = replace(saved, **{k: v for k, v in flags.items() if v is not None})
+        training.check_resumable(metadata, config, checkpoint_path)
+        resumed = (model_arrays, optimizer_arrays, metadata)
+    else:
+        tokenizer = training.build_tokenizer(args.tokenizer, text, args.bpe_vocab_size)
+        settings = {k: MODEL_DEFAULTS[k] if v is None else v for k, v in flags.items()}
+        config = GPTConfig(vocab_size=tokenizer.vocab_size, **settings)
+        resumed = None
+    tokens = training.encode(tokenizer, text)
+    train_tokens, val_tokens = training.split_tokens(tokens, config.block_size)
+    return tokenizer, config, train_tokens, val_tokens, resumed
+
+
+def train(args):
+    out_dir = Path(args.out_dir)
+    checkpoint_path = out_dir / "ckpt.npz"
+    tokenizer, config, train_tokens, val_tokens, resumed = prepare(args, checkpoint_path)
+
+    mg.manual_seed(args.seed)
+    model = GPT(config).to(args.device)
+    optimizer = model.configure_optimizers(args.weight_decay, args.lr, betas=(0.9, 0.95))
+    schedule = WarmupCosine(optimizer, args.warmup_steps, args.steps, min_ratio=0.1)
+    start, history = 0, []
+    if resumed:
+        model_arrays, optimizer_arrays, metadata = resumed
+        model.load_state_dict(model_arrays)
+        optimizer.load_state_dict({"param_groups": metadata["optimizer_groups"], "state": optimizer_arrays})
+        start, history = metadata["step"], metadata.get("history", [])
+        schedule.load_state_dict({"last_step": start})
+        print(f"resuming from {checkpoint_path} at step {start}")
+
+    baseline = training.unigram_loss(train_tokens, val_tokens, config.vocab_size)
+    print(f"data: {len(train_tokens):,} train / {len(val_tokens):,} val tokens, "
+          f"{type(tokenizer).__name__} with {tokenizer.vocab_size} tokens")
+    print(f"model: {model.num_parameters():,} parameters ({config.n_layer} layers, {config.n_head} heads, "
+          f"n_embd {config.n_embd}, block {config.block_size}) on {args.device}")
+    print(f"unigram baseline (no context): val loss {baseline:.3f}")
+
+    def evaluate():
+        kw = dict(block_size=config.block_size, batch_size=args.batch_size, iters=args.eval_iters,
+                  seed=args.seed, device=args.device)
+        return training.estimate_loss(model, train_tokens, **kw), training.estimate_loss(model, val_tokens, **kw)
+
+    def save(step):
+        training.save_checkpoint(checkpoint_path, model, optimizer, tokenizer, step,
+                                 extra={"history": history})
+
+    stop = StopRequest()
+    progress = Progress(args.steps, start, args.batch_size * config.block_size)
+    step = start
+    with stop:
+        while step < args.steps and not stop.requested:
+            if step % args.eval_interval == 0 and step > start:
+                train_loss, val_loss = evaluate()
+                history.append([step, train_loss, val_loss])
+                progress.note(f"step {step}: train loss {train_loss:.3f}, val loss {val_loss:.3f}")
+            x, y = training.get_batch(train_tokens, config.block_size, args.batch_size,
+                                      training.batch_rng(args.seed, step))
+            mg.manual_seed(args.seed * 1_000_003 + step)  # dropout masks depend on the step only
+            _, loss = model(mg.tensor(x, device=args.device), mg.tensor(y, device=args.device))
+            optimizer.zero_grad()
+            loss.backward()
+            clip_grad_norm_(model.parameters(), args.grad_clip)
+            optimizer.step()
+            schedule.step()
+            step += 1
+            progress.update(step, loss.item(), schedule.get_last_lr()[0])
+            if step % args.checkpoint_interval == 0:
+                save(step)
+            if args.stop_after is not None and step - start >= args.stop_after:
+                stop.requested = True
+    progress.finish()
+
+    if stop.requested:
+        save(step)
+        print(f"interrupted: checkpoint saved at step {step} to {checkpoint_path}; "
+              "continue with --resume")
+        return 130
+    train_loss, val_loss = evaluate()
+    history.append([step, train_loss, val_loss])
+    save(step)
+    print(f"done: {step} steps in {progress.elapsed:.0f} s ({progress.tokens_per_second:,.0f} tokens/s); "
+          f"train loss {train_loss:.3f}, val loss {val_loss:.3f} (unigram baseline {baseline:.3f})")
+    print(f"checkpoint: {checkpoint_path}  (sample more with examples/sample.py --checkpoint {checkpoint_path})")
+    write_loss_plot(history, baseline, out_dir / "loss.png")
+    show_samples(model, tokenizer, args)
+    return 0
+
+
+def show_samples(model, tokenizer, args):
+    try:
+        prompt = tokenizer.encode("\n")  # start each sample at a line break
+    except ValueError:  # a vocabulary without one: start from token 0
+        prompt = [0]
+    generator = mg.Generator(args.seed, device=args.device)
+    model.eval()
+    for i in range(args.samples):
+        idx = mg.tensor([prompt], device=args.device)
+        out = model.generate(idx, args.sample_tokens, temperature=args.temperature, top_k=args.top_k,
+                             generator=generator)
+        print(f"\n--- sample {i + 1} ---\n{tokenizer.decode(out.numpy()[0].tolist())}")
+
+
+def write_loss_plot(history, baseline, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(install matplotlib, e.g. pip install -e \".[viz]\", to get a loss-curve PNG)")
+        return
+    steps, train_losses, val_losses = zip(*history) if history else ((), (), ())
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(steps, train_losses, label="train")
+    ax.plot(steps, val_losses, label="validation")
+    ax.axhline(baseline, linestyle="--", color="gray", label="unigram baseline")
+    ax.set_xlabel("step")
+    ax.set_ylabel("cross-entropy loss")
+    ax.legend()
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    print(f"loss curve: {path}")
+
+
+class StopRequest:
+    """The first Ctrl-C asks the loop to stop after the current step; a second one forces it."""
+
+    def __init__(self):
+        self.requested = False
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping after this step (Ctrl-C again to abort without saving)...", flush=True)
+
+    def __enter__(self):
+        self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGINT, self.previous)
+
+
+class Progress:
+    """One status line: step, loss, tokens/s, learning rate, time left."""
+
+    def __init__(self, total, start, tokens_per_step):
+        self.total, self.start, self.tokens_per_step = total, start, tokens_per_step
+        self.began = time.perf_counter()
+        self.interactive = sys.stdout.isatty()
+        self.every = max(1, (total - start) // 20)
+        self.step, self.smoothed = start, None
+
+    @property
+    def elapsed(self):
+        return time.perf_counter() - self.began
+
+    @property
+    def tokens_per_second(self):
+        return (self.step - self.start) * self.tokens_per_step / max(self.elapsed, 1e-9)
+
+    def update(self, step, loss, lr):
+        self.step = step
+        self.smoothed = loss if self.smoothed is None else 0.9 * self.smoothed + 0.1 * loss
+        left = (self.total - step) * self.elapsed / max(step - self.start, 1)
+        line = (f"step {step:>5}/{self.total} | loss {self.smoothed:.3f} | "
+                f"{self.tokens_per_second:,.0f} tok/s | lr {lr:.2e} | ETA {left // 60:.0f}m{left % 60:02.0f}s")
+        if self.interactive:
+            print("\r" + line, end="", flush=True)
+        elif step % self.every == 0 or step == self.total:
+            print(line, flush=True)
+
+    def note(self, message):
+        print(("\r" if self.interactive else "") + message + " " * 20, flush=True)
+
+    def finish(self):
+        if self.interactive:
+            print()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""What a training script needs around the model: text in, batches out,
+evaluation, and checkpoints that resume exactly.
+
+Every random choice is derived from (seed, step), so a run resumed from a
+checkpoint draws the same batches and dropout masks as one never stopped.
+"""
+import math
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+import minigrad as mg
+from minigrad.checkpoint import CheckpointError, load_arrays, save_arrays
+
+from .data import default_corpus
+from .gpt import GPT, GPTConfig
+from .tokenizers import BPETokenizer, CharTokenizer, tokenizer_from_dict
+
+CHECKPOINT_KIND = "minigrad-gpt-training"
+
+
+class DataError(ValueError):
+    """The training text cannot be used (missing, not UTF-8, too short, unknown characters)."""
+
+
+# --- text and tokens ---------------------------------------------------------------
+
+def read_text(path=None):
+    """The corpus: the UTF-8 file at `path`, or the built-in default corpus."""
+    if path is None:
+        return default_corpus()
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file {str(path)!r} does not exist (or is not a file)")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(f"data file {str(path)!r} is not UTF-8 text: byte {error.start} "
+                        f"is {raw[error.start]:#04x}; convert it to UTF-8 first") from None
+    if not text:
+        raise DataError(f"data file {str(path)!r} is empty")
+    return text
+
+
+def build_tokenizer(kind, text, bpe_vocab_size=512):
+    if kind == "char":
+        return CharTokenizer.from_text(text)
+    if kind == "bpe":
+        return BPETokenizer().train(text, bpe_vocab_size)
+    raise ValueError(f"unknown tokenizer {kind!r}: use 'char' or 'bpe'")
+
+
+def encode(tokenizer, text):
+    """Token ids as an int64 array; a clear error for characters the tokenizer lacks."""
+    try:
+        return np.asarray(tokenizer.encode(text), dtype=np.int64)
+    except ValueError as error:
+        raise DataError(f"the text cannot be encoded with this tokenizer: {error}") from None
+
+
+def split_tokens(tokens, block_size, val_fraction=0.1):
+    """First 90% for training, last 10% for validation; each must hold one block + 1."""
+    cut = int(len(tokens) * (1 - val_fraction))
+    train, val = tokens[:cut], tokens[cut:]
+    needed = block_size + 1
+    if len(val) < needed:
+        raise DataError(
+            f"the corpus is too short: {len(tokens)} tokens give {len(val)} validation tokens, "
+            f"but one block needs {needed} (block_size {block_size} + 1). Use more text or a "
+            f"smaller --block-size (at most {max(1, len(val) - 1)}).")
+    return train, val
+
+
+def get_batch(tokens, block_size, batch_size, rng):
+    """Random windows: x = tokens[i:i+T], y = tokens[i+1:i+T+1] (the next token)."""
+    starts = rng.integers(0, len(tokens) - block_size, size=batch_size)
+    offsets = np.arange(block_size)
+    x = tokens[starts[:, None] + offsets]            # (B, T)
+    y = tokens[starts[:, None] + offsets + 1]        # (B, T)
+    return x, y
+
+
+def batch_rng(seed, step, stream=0):
+    """The random stream for one step: the same (seed, step) always draws the same."""
+    return np.random.default_rng([seed, step, stream])
+
+
+@mg.no_grad()
+def estimate_loss(model, tokens, block_size, batch_size, iters, seed, device="cpu"):
+    """Mean loss over `iters` random batches, in eval mode (no dropout)."""
+    was_training = model.training
+    model.eval()
+    rng = batch_rng(seed, 0, stream=1)
+    losses = []
+    for _ in range(iters):
+        x, y = get_batch(tokens, block_size, batch_size, rng)
+        _, loss = model(mg.tensor(x, device=device), mg.tensor(y, device=device))
+        losses.append(loss.item())
+    model.train(was_training)
+    return float(np.mean(losses))
+
+
+def unigram_loss(train_tokens, val_tokens, vocab_size):
+    """Validation cross-entropy of the best context-free guess: token frequencies in train.
+
+    A model that learned anything about context must beat this number.
+    """
+    counts = np.bincount(train_tokens, minlength=vocab_size).astype(np.float64) + 1.0  # add-one
+    log_p = np.log(counts / counts.sum())
+    return float(-log_p[val_tokens].mean())
+
+
+# --- checkpoints -------------------------------------------------------------------
+
+def save_checkpoint(path, model, optimizer, tokenizer, step, extra=None):
+    """Model, optimizer state, tokenizer and step in one .npz file, written atomically."""
+    arrays = {f"model.{k}": v for k, v in model.state_dict().items()}
+    optimizer_state = optimizer.state_dict()
+    arrays.update({f"optimizer.{k}": v for k, v in optimizer_state["state"].items()})
+    metadata = {
+        "kind": CHECKPOINT_KIND,
+        "model_config": asdict(model.config),
+        "tokenizer": tokenizer.to_dict(),
+        "optimizer_groups": optimizer_state["param_groups"],
+        "step": step,
+        **(extra or {}),
+    }
+    save_arrays(path, arrays, metadata)
+
+
+def load_checkpoint(path):
+    """Read a training checkpoint: (model arrays, optimizer arrays, metadata)."""
+    arrays, metadata = load_arrays(path)
+    if metadata.get("kind") != CHECKPOINT_KIND:
+        raise CheckpointError(f"{path}: a minigrad checkpoint, but not a GPT training checkpoint")
+    model = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
+    optimizer = {k[len("optimizer."):]: v for k, v in arrays.items() if k.startswith("optimizer.")}
+    return model, optimizer, metadata
+
+
+def restore_model(path, device="cpu"):
+    """(GPT, tokenizer, metadata) from a training checkpoint, ready to sample."""
+    model_arrays, _, metadata = load_checkpoint(path)
+    config = GPTConfig(**metadata["model_config"])
+    tokenizer = tokenizer_from_dict(metadata["tokenizer"], source=str(path))
+    model = GPT(config)
+    try:
+        model.load_state_dict(model_arrays)
+    except ValueError as error:
+        raise CheckpointError(f"{path}: {error}") from None
+    return model.to(device), tokenizer, metadata
+
+
+def check_resumable(metadata, config, path):
+    """Refuse to resume into a different model, saying what differs."""
+    saved = metadata["model_config"]
+    differences = [f"{k}: checkpoint {saved.get(k)!r}, now {v!r}"
+                   for k, v in asdict(config).items() if saved.get(k) != v]
+    if differences:
+        raise CheckpointError(f"{path} was trained with a different model config ("
+                              + "; ".join(differences) + "). Use the same flags, or a new --out-dir.")
+
+
+def perplexity(loss):
+    return math.exp(min(loss, 50.0))
