@@ -2,3 +2,4 @@
 from .attention import KVCache, MultiHeadAttention, SelfAttention  # noqa: F401
 from .gpt import GPT, GPTConfig  # noqa: F401
 from .layers import GELU, Dropout, Embedding, LayerNorm, Linear, softmax_composite  # noqa: F401
+from .tokenizers import BPETokenizer, CharTokenizer  # noqa: F401
