@@ -67,8 +67,11 @@ class Where(Function):
         return self.xp.where(self.condition, x, y)
 
     def backward(self, gy):  # d where(c, x, y) = where(c, dx, 0) + where(c, 0, dy)
+        x, y = self.inputs
         zero = as_tensor(0.0, like=gy)
-        return Where(self.condition)(gy, zero), Where(self.condition)(zero, gy)
+        gx = Where(self.condition)(gy, zero) if x.requires_grad else None
+        gy_other = Where(self.condition)(zero, gy) if y.requires_grad else None
+        return gx, gy_other
 
 
 def getitem(x, key):
