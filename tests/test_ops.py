@@ -813,6 +813,8 @@ ERRORS = [  # (what, call on a device, exception, regex the message must contain
      ValueError, r"stack: axis -4 is out of range for a tensor with 3 dimensions"),
     ("split axis out of range", lambda d: mg.split(zeros(3, 1, device=d), 1, axis=2),
      ValueError, r"split: axis 2 is out of range for a tensor with 2 dimensions"),
+    ("expand with -1 for a new axis", lambda d: zeros(3, 1, device=d).expand(-1, 3, -1),
+     ValueError, r"expand: -1 .* new leading axis 0"),
     ("reduction axis out of range", lambda d: zeros(2, 3, device=d).sum(axis=2),
      ValueError, r"axis 2 is out of range for a tensor with 2 dimensions"),
     ("split into unequal parts", lambda d: mg.split(zeros(5, device=d), 2),

@@ -122,6 +122,9 @@ def expand(x, *sizes):
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
     lead = len(sizes) - x.ndim
+    if -1 in sizes[:lead]:
+        raise ValueError(f"expand: -1 keeps an existing axis's size, but expand{tuple(sizes)} of "
+                         f"shape {x.shape} puts it at new leading axis {sizes.index(-1)}")
     shape = [x.shape[i - lead] if n == -1 else n for i, n in enumerate(sizes)]
     return broadcast_to(x, shape)
 
