@@ -710,6 +710,15 @@ def test_repeated_indices_accumulate(device):
     np.testing.assert_array_equal(weight.grad.numpy(), [[1, 1], [0, 0], [3, 3]])
 
 
+@pytest.mark.parametrize("power, slope", [(0, [0, 0]), (1, [1, 1]), (2, [0, 4]), (3, [0, 12]),
+                                          (0.0, [0, 0]), (2.0, [0, 4])])
+def test_power_gradient_at_zero_base(power, slope, device):
+    """d x^c = c x^(c-1): finite at x = 0 for c = 0 and c >= 1 (0 ** -1 is inf)."""
+    x = mg.tensor([0.0, 2.0], dtype=mg.float64, device=device, requires_grad=True)
+    (x ** power).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), slope)
+
+
 def test_unused_split_outputs_get_zero_gradient(device):
     x = mg.tensor(np.arange(6.0), device=device, requires_grad=True)
     first, _, third = mg.split(x, [1, 4])
