@@ -438,7 +438,7 @@ OPS = [
     OpCase("matmul (2,1,3,4) @ (5,4,2)", mg.matmul, np.matmul, fixed((2, 1, 3, 4), (5, 4, 2))),
     OpCase("matmul (B,T,C) @ (C,D)", mg.matmul, np.matmul, fixed((2, 3, 4), (4, 2)),
            gradgrad=True),
-    OpCase("matmul (C,D) @ (B,C,D')", mg.matmul, np.matmul, fixed((2, 3), (2, 3, 2))),
+    OpCase("matmul 2-D @ 3-D", mg.matmul, np.matmul, fixed((2, 3), (2, 3, 2))),
     # elementwise math
     elementwise("exp", mg.exp, np.exp),
     elementwise("log", mg.log, np.log, positive),
@@ -654,9 +654,8 @@ def test_gradients_keep_the_input_dtype(case, dtype, device, data, seed):
     tensors, _ = make_inputs(case, draw, seed, dtype, device)
     wrt = [t.requires_grad_() for t in tensors if t.dtype.kind == "f"]
     outputs = as_tuple(case.fn(*tensors, **draw.params))
-    total = sum((o * 1.5).sum() for o in outputs if o.requires_grad)
-    if not isinstance(total, mg.Tensor):
-        return  # dropout p=1 and friends: nothing to differentiate
+    assert all(o.requires_grad for o in outputs), f"{case.name} lost requires_grad"
+    total = sum((o * 1.5).sum() for o in outputs)
     for x, g in zip(wrt, mg.grad(total, wrt, allow_unused=True)):
         if g is not None:
             assert g.dtype == dtype, f"{case.name}: {dtype.__name__} input, {g.dtype} gradient"
@@ -679,7 +678,7 @@ def test_comparisons_give_bool_tensors_without_grad(symbol, compare, device, dra
     y = mg.tensor(b, device=device)
     for result, want in [(compare(x, y), compare(a, b)),
                          (compare(x, 0.0), compare(a, 0.0)),   # Python number on the right
-                         (compare(b, x), compare(b, a))]:      # ndarray on the left
+                         (compare(x.xp.asarray(b), x), compare(b, a))]:  # ndarray on the left
         assert isinstance(result, mg.Tensor)
         assert result.dtype == np.bool_
         assert not result.requires_grad and result.creator is None
