@@ -70,6 +70,8 @@ class PowConstant(Function):
 
     def backward(self, gy):  # d x^c = c x^(c-1) dx
         (x,) = self.inputs
+        if self.c == 0:  # d x^0 = 0 (c x^(c-1) would be 0 * inf = nan at x = 0)
+            return gy * 0.0
         return gy * self.c * x ** (self.c - 1)
 
 

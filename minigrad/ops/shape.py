@@ -75,6 +75,13 @@ class Split(Function):
         return Concatenate(self.axis)(*gys)
 
 
+def _axis(axis, ndim, op):
+    """A non-negative axis; negatives count from the end, out of range is an error (not wrapped)."""
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dimensions")
+    return axis % ndim
+
+
 def reshape(x, *shape):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
@@ -86,7 +93,10 @@ def transpose(x, *axes):
     x = as_tensor(x)
     if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
         axes = tuple(axes[0])
-    axes = tuple(a % x.ndim for a in axes) if axes else tuple(reversed(range(x.ndim)))
+    if not axes:
+        axes = tuple(reversed(range(x.ndim)))
+    elif all(-x.ndim <= a < x.ndim for a in axes):  # out of range: not wrapped, fails below
+        axes = tuple(a % x.ndim for a in axes)
     if sorted(axes) != list(range(x.ndim)):
         raise ValueError(f"transpose axes {axes} are not a permutation of {x.ndim} dimensions")
     return Transpose(axes)(x)
@@ -94,6 +104,7 @@ def transpose(x, *axes):
 
 def swapaxes(x, a, b):
     x = as_tensor(x)
+    a, b = _axis(a, x.ndim, "swapaxes"), _axis(b, x.ndim, "swapaxes")
     axes = list(range(x.ndim))
     axes[a], axes[b] = axes[b], axes[a]
     return Transpose(tuple(axes))(x)
@@ -111,6 +122,9 @@ def expand(x, *sizes):
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
     lead = len(sizes) - x.ndim
+    if -1 in sizes[:lead]:
+        raise ValueError(f"expand: -1 keeps an existing axis's size, but expand{tuple(sizes)} of "
+                         f"shape {x.shape} puts it at new leading axis {sizes.index(-1)}")
     shape = [x.shape[i - lead] if n == -1 else n for i, n in enumerate(sizes)]
     return broadcast_to(x, shape)
 
@@ -121,7 +135,7 @@ def squeeze(x, axis=None):
     if axis is None:
         axes = {i for i, n in enumerate(x.shape) if n == 1}
     else:
-        axes = {a % x.ndim for a in ((axis,) if isinstance(axis, int) else axis)}
+        axes = {_axis(a, x.ndim, "squeeze") for a in ((axis,) if isinstance(axis, int) else axis)}
         for a in axes:
             if x.shape[a] != 1:
                 raise ValueError(f"cannot squeeze axis {a} of shape {x.shape}: its size is not 1")
@@ -131,7 +145,7 @@ def squeeze(x, axis=None):
 def unsqueeze(x, axis):
     """Insert a size-1 axis at position `axis` (negative counts from the end of the result)."""
     x = as_tensor(x)
-    axis = axis % (x.ndim + 1)
+    axis = _axis(axis, x.ndim + 1, "unsqueeze")
     return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
 
 
@@ -139,20 +153,21 @@ def concatenate(tensors, axis=0):
     tensors = [as_tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("concatenate needs at least one tensor")
-    return Concatenate(axis % tensors[0].ndim)(*tensors)
+    return Concatenate(_axis(axis, tensors[0].ndim, "concatenate"))(*tensors)
 
 
 def stack(tensors, axis=0):
     tensors = [as_tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("stack needs at least one tensor")
-    return concatenate([unsqueeze(t, axis) for t in tensors], axis=axis % (tensors[0].ndim + 1))
+    axis = _axis(axis, tensors[0].ndim + 1, "stack")
+    return concatenate([unsqueeze(t, axis) for t in tensors], axis=axis)
 
 
 def split(x, sections, axis=0):
     """Split into `sections` equal parts (an int) or at the given indices (a list)."""
     x = as_tensor(x)
-    axis %= x.ndim
+    axis = _axis(axis, x.ndim, "split")
     if isinstance(sections, int):
         size, extra = divmod(x.shape[axis], sections)
         if extra:
