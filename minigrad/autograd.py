@@ -99,6 +99,7 @@ class Function:
 
     needs_inputs = True   # backward reads the inputs' values (so editing them in place is an error)
     needs_output = False  # backward reads the output's value through `self.output`
+    returns_view = False  # outputs share memory with inputs[0] (reshape, slicing, ...)
 
     def __call__(self, *inputs):
         arrays = [x.data for x in inputs]
@@ -116,6 +117,9 @@ class Function:
         # integer and boolean outputs (indices, masks) never carry gradients
         results = tuple(tensor_module.Tensor(y, requires_grad=record and y.dtype.kind == "f")
                         for y in outputs)
+        if self.returns_view:  # an in-place edit through a view edits the input too
+            for t in results:
+                t._version_cell = inputs[0]._version_cell
         if _anomaly_enabled and not _inside_backward:
             self.created_at = _user_frame()
             _check_finite(self, inputs, outputs, "forward")
@@ -271,6 +275,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, wrt=
     accumulated into the .grad of the leaves (that is `Tensor.backward`).
     """
     order = topological_order(roots)
+    needed = None if wrt is None else _leading_to(order, {id(t) for t in wrt})
     pending = {}       # Function -> list with the gradient of each of its outputs
     leaf_grads = {}    # id(leaf) -> [leaf, gradient]; the leaf is held so its id stays valid
     wanted = {} if wrt is None else {id(t): None for t in wrt}
@@ -293,6 +298,10 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, wrt=
             if gys is None:
                 continue  # no gradient reaches this op
             _finish_output_grads(function, gys, wanted, wrt is None)
+            if needed is not None and function not in needed:
+                if not retain_graph:
+                    function.release()
+                continue  # nothing wanted lies behind this op
             function.check_unchanged()
             gxs = _call_backward(function, gys)
             for x, gx in zip(function.inputs, gxs):
@@ -305,12 +314,23 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, wrt=
                 function.release()
 
         for leaf, g in leaf_grads.values():
+            if wrt is not None and id(leaf) not in wanted:
+                continue
             g = leaf._run_hooks(g)
             if id(leaf) in wanted:
                 wanted[id(leaf)] = g
             elif wrt is None:
                 leaf._accumulate_grad(g, keep_graph=create_graph)
     return None if wrt is None else [wanted[id(t)] for t in wrt]
+
+
+def _leading_to(order, wanted_ids):
+    """The ops in `order` through which a gradient reaches one of the wanted tensors."""
+    needed = set()
+    for function in reversed(order):  # inputs' creators come before their consumers here
+        if any(id(x) in wanted_ids or x.creator in needed for x in function.inputs):
+            needed.add(function)
+    return needed
 
 
 def _finish_output_grads(function, gys, wanted, accumulate):

@@ -406,6 +406,8 @@ def tensor(data, dtype=None, requires_grad=False, device=None):
     """
     if isinstance(data, Tensor):
         data = data.data
+    if isinstance(data, backend.numpy.generic):  # a NumPy scalar keeps its dtype, like an array
+        data = backend.numpy.asarray(data)
     target = backend.normalize_device(device)
     if backend.is_array(data):
         array = backend.to_device(data, target)

@@ -282,3 +282,37 @@ def test_manual_seed_repeats_random_tensors():
     b = mg.randn(3, 4)
     np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert not np.array_equal(a.numpy(), mg.randn(3, 4).numpy())
+
+
+def test_in_place_edit_through_a_view_is_caught():
+    x = leaf([1.0, 2.0, 3.0])
+    y = (x * 2.0).reshape(3, 1)
+    z = (y * y).sum()  # Mul saves y
+    with mg.no_grad():
+        (x * 2.0).reshape(-1)  # an unrelated view: nothing happens
+        y.reshape(-1).mul_(10.0)  # edits y through a view
+    with pytest.raises(RuntimeError, match="modified in place"):
+        z.backward()
+
+
+def test_slices_share_the_version_but_fancy_indexing_copies():
+    x = mg.tensor([1.0, 2.0, 3.0])
+    x[1:].add_(1.0)
+    assert x._version == 1
+    x[[0, 1]].add_(1.0)  # a copy: x is untouched
+    assert x._version == 1 and x.numpy().tolist() == [1.0, 3.0, 4.0]
+
+
+def test_grad_stops_at_the_requested_inputs():
+    x = leaf([1.0, 2.0])
+    hidden = x * 3.0
+    calls = []
+    x.register_hook(lambda g: calls.append("x"))
+    (g,) = mg.grad((hidden * hidden).sum(), [hidden])
+    np.testing.assert_allclose(g.numpy(), 2 * hidden.numpy())
+    assert calls == []  # nothing flowed past `hidden` to x
+
+
+def test_numpy_scalars_keep_their_dtype():
+    assert mg.tensor(np.float64(1.5)).dtype == mg.float64
+    assert mg.tensor(np.float32(1.5)).dtype == mg.float32

@@ -32,6 +32,7 @@ class GetItem(Function):
     def forward(self, x):
         self.x_shape, self.x_dtype = x.shape, x.dtype
         self.key = tuple(self.xp.asarray(p) if hasattr(p, "dtype") else p for p in self.key)
+        self.returns_view = not any(hasattr(p, "dtype") for p in self.key)  # basic indexing
         return x[self.key]
 
     def backward(self, gy):  # d x[key]: the gradient goes back to the picked places

@@ -5,7 +5,7 @@ from .reductions import SumTo, sum_to  # noqa: F401 - sum_to lives with the redu
 
 
 class Reshape(Function):
-    needs_inputs = False
+    needs_inputs, returns_view = False, True
 
     def __init__(self, shape):
         self.shape = shape
@@ -19,7 +19,7 @@ class Reshape(Function):
 
 
 class Transpose(Function):
-    needs_inputs = False
+    needs_inputs, returns_view = False, True
 
     def __init__(self, axes):
         self.axes = axes
@@ -33,7 +33,7 @@ class Transpose(Function):
 
 
 class BroadcastTo(Function):
-    needs_inputs = False
+    needs_inputs, returns_view = False, True
 
     def __init__(self, shape):
         self.shape = tuple(shape)
@@ -63,7 +63,7 @@ class Concatenate(Function):
 
 class Split(Function):
     """Cut x along `axis` at the given indices (like numpy.split with a list)."""
-    needs_inputs = False
+    needs_inputs, returns_view = False, True
 
     def __init__(self, indices, axis):
         self.indices, self.axis = list(indices), axis
