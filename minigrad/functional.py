@@ -2,7 +2,7 @@
 
 Each name points at the module in minigrad/ops/ where its forward and backward live.
 """
-from .ops.arithmetic import add, div, matmul, mul, neg, pow, sub  # noqa: F401, A004
+from .ops.arithmetic import add, div, linear, matmul, mul, neg, pow, sub  # noqa: F401, A004
 from .ops.conversion import astype, to_device  # noqa: F401
 from .ops.elementwise import abs, clip, erf, exp, gelu, log, relu, sigmoid, sqrt, tanh  # noqa: F401, A004
 from .ops.indexing import (embedding, equal, greater, greater_equal, less, less_equal,  # noqa: F401

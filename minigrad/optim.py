@@ -123,16 +123,21 @@ class Adam(Optimizer):
             else:
                 grad = grad + group["weight_decay"] * param
         m, v = state["exp_avg"], state["exp_avg_sq"]
+        scratch = xp.multiply(grad, 1 - beta1, out=xp.empty_like(param))  # reused below
         m *= beta1
-        m += (1 - beta1) * grad                    # m = b1 m + (1 - b1) g
+        m += scratch                               # m = b1 m + (1 - b1) g
+        xp.multiply(grad, grad, out=scratch)
+        scratch *= 1 - beta2
         v *= beta2
-        v += (1 - beta2) * (grad * grad)           # v = b2 v + (1 - b2) g^2
+        v += scratch                               # v = b2 v + (1 - b2) g^2
         correction1 = 1 - beta1 ** state["step"]
         correction2 = 1 - beta2 ** state["step"]
-        denominator = xp.sqrt(v)
-        denominator *= 1 / math.sqrt(correction2)
-        denominator += group["eps"]                # sqrt(v_hat) + eps
-        param -= (group["lr"] / correction1) * (m / denominator)
+        xp.sqrt(v, out=scratch)
+        scratch *= 1 / math.sqrt(correction2)
+        scratch += group["eps"]                    # sqrt(v_hat) + eps
+        xp.divide(m, scratch, out=scratch)
+        scratch *= group["lr"] / correction1
+        param -= scratch                           # p -= lr m_hat / (sqrt(v_hat) + eps)
 
 
 class AdamW(Adam):

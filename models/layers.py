@@ -32,8 +32,7 @@ class Linear(Module):
         self.bias = Parameter(minigrad.zeros(out_features, device=device)) if bias else None
 
     def forward(self, x):
-        y = x @ self.weight.T  # (..., in) @ (in, out) -> (..., out)
-        return y if self.bias is None else y + self.bias
+        return F.linear(x, self.weight, self.bias)  # x @ W.T + b: (..., in) -> (..., out)
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

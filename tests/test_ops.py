@@ -439,6 +439,11 @@ OPS = [
     OpCase("matmul (B,T,C) @ (C,D)", mg.matmul, np.matmul, fixed((2, 3, 4), (4, 2)),
            gradgrad=True),
     OpCase("matmul 2-D @ 3-D", mg.matmul, np.matmul, fixed((2, 3), (2, 3, 2))),
+    # linear: x @ W.T + b with W stored (out, in), as nn.Linear
+    OpCase("linear (B,T,in)", mg.linear, lambda x, w, b: x @ w.T + b,
+           fixed((2, 3, 4), (5, 4), (5,)), gradgrad=True),
+    OpCase("linear 1-D, no bias", mg.linear, lambda x, w: x @ w.T, fixed((4,), (3, 4)),
+           gradgrad=True),
     # elementwise math
     elementwise("exp", mg.exp, np.exp),
     elementwise("log", mg.log, np.log, positive),

@@ -110,6 +110,30 @@ class MatMul(Function):
         return ga, gb
 
 
+class Linear(Function):
+    """x @ W^T + b, with W stored (out_features, in_features) as in PyTorch.
+
+    One op instead of transpose, matmul and a broadcast add: the bias is added
+    in place, and the batch dims fold into one big matmul each way.
+    """
+
+    def forward(self, x, weight, bias=None):
+        y = x.reshape(-1, x.shape[-1]) @ weight.T         # (N, in) @ (in, out)
+        if bias is not None:
+            y += bias
+        return y.reshape(*x.shape[:-1], weight.shape[0])  # (..., out)
+
+    def backward(self, gy):  # d(x W^T + b): dx = g W, dW = g^T x, db = sum of g over rows
+        x, weight = self.inputs[0], self.inputs[1]
+        n_out, n_in = weight.shape
+        g = gy.reshape(-1, n_out)                         # (N, out)
+        gx = (g @ weight).reshape(x.shape) if x.requires_grad else None
+        gw = g.swapaxes(0, 1) @ x.reshape(-1, n_in) if weight.requires_grad else None
+        if len(self.inputs) == 2:
+            return gx, gw
+        return gx, gw, g.sum(axis=0) if self.inputs[2].requires_grad else None
+
+
 def add(x, y):
     return Add()(*_pair(x, y))
 
@@ -152,3 +176,17 @@ def matmul(a, b):
     if b.ndim == 1:  # (..., m, k) @ (k,) -> (..., m)
         return MatMul()(a, b.reshape(-1, 1)).squeeze(-1)
     return MatMul()(a, b)
+
+
+def linear(x, weight, bias=None):
+    """x @ weight.T + bias over the last axis of x (weight: (out, in), bias: (out,))."""
+    x, weight = as_tensor(x), as_tensor(weight)
+    if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input of shape {x.shape} needs a weight of shape "
+                         f"(out_features, {x.shape[-1] if x.ndim else '?'}), got {weight.shape}")
+    if bias is None:
+        return Linear()(x, weight)
+    bias = as_tensor(bias)
+    if bias.shape != (weight.shape[0],):
+        raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
+    return Linear()(x, weight, bias)

@@ -102,6 +102,7 @@ class Erf(Function):
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _GELU_CUBIC = 0.044715
+_GELU_C2 = _SQRT_2_OVER_PI * _GELU_CUBIC  # tanh's argument is x (c1 + c2 x^2), c1 = sqrt(2/pi)
 
 
 class GELU(FusedFunction):
@@ -115,18 +116,35 @@ class GELU(FusedFunction):
 
     def forward(self, x):
         if self.approximate == "tanh":
-            self.t = self.xp.tanh(_SQRT_2_OVER_PI * (x + _GELU_CUBIC * x * x * x))
-            return 0.5 * x * (1.0 + self.t)
+            # t = tanh(x (c1 + c2 x^2)), computed in one buffer; kept for backward
+            t = self.xp.multiply(x, x, out=self.xp.empty_like(x))  # an array even for 0-d x
+            t *= _GELU_C2
+            t += _SQRT_2_OVER_PI
+            t *= x
+            self.t = self.xp.tanh(t, out=t)
+            y = t + 1.0
+            y *= x
+            y *= 0.5                                        # 0.5 x (1 + t)
+            return y
         self.cdf = 0.5 * (1.0 + backend.erf(x * (1.0 / math.sqrt(2.0))))
         return x * self.cdf
 
     def backward_arrays(self, gy):
         x = self.inputs[0].data
         if self.approximate == "tanh":
-            # d/dx: 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+            # d/dx: 0.5 (1 + t) + 0.5 x (1 - t^2) (c1 + 3 c2 x^2)
             t = self.t
-            du = _SQRT_2_OVER_PI * (1.0 + 3.0 * _GELU_CUBIC * x * x)
-            return gy * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du)
+            du = x * x
+            du *= 3.0 * _GELU_C2
+            du += _SQRT_2_OVER_PI                           # du/dx = c1 + 3 c2 x^2
+            g = 1.0 - t * t
+            g *= du
+            g *= x
+            g += t
+            g += 1.0
+            g *= 0.5
+            g *= gy
+            return g
         # d/dx: Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
         pdf = self.xp.exp(-0.5 * x * x) * (1.0 / math.sqrt(2.0 * math.pi))
         return gy * (self.cdf + x * pdf)

@@ -90,18 +90,23 @@ class LayerNorm(FusedFunction):
         self.rstd = 1.0 / self.xp.sqrt(variance + self.eps)
         self.xhat = centered
         self.xhat *= self.rstd  # normalized x, reused by backward
-        return self.xhat * weight + bias
+        y = self.xhat * weight
+        y += bias
+        return y
 
     def backward_arrays(self, gy):
         # with gxhat = gy * w:  dx = rstd * (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat))
-        x, weight, _ = self.inputs
         xhat = self.xhat
-        gxhat = gy * weight.data
-        gx = gxhat - gxhat.mean(axis=-1, keepdims=True)
-        gx -= xhat * (gxhat * xhat).mean(axis=-1, keepdims=True)
+        gx = gy * self.inputs[1].data                     # gxhat, turned into dx in place
+        scratch = gx * xhat
+        projection = scratch.mean(axis=-1, keepdims=True)
+        gx -= gx.mean(axis=-1, keepdims=True)
+        self.xp.multiply(xhat, projection, out=scratch)
+        gx -= scratch
         gx *= self.rstd
+        self.xp.multiply(gy, xhat, out=scratch)
         lead = tuple(range(gy.ndim - 1))
-        return gx, (gy * xhat).sum(axis=lead), gy.sum(axis=lead)
+        return gx, scratch.sum(axis=lead), gy.sum(axis=lead)
 
     def composite(self, x, weight, bias):
         centered = x - x.mean(axis=-1, keepdims=True)
