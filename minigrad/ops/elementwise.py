@@ -116,15 +116,7 @@ class GELU(FusedFunction):
 
     def forward(self, x):
         if self.approximate == "tanh":
-            # t = tanh(x (c1 + c2 x^2)), computed in one buffer; kept for backward
-            t = self.xp.multiply(x, x, out=self.xp.empty_like(x))  # an array even for 0-d x
-            t *= _GELU_C2
-            t += _SQRT_2_OVER_PI
-            t *= x
-            self.t = self.xp.tanh(t, out=t)
-            y = t + 1.0
-            y *= x
-            y *= 0.5                                        # 0.5 x (1 + t)
+            y, self.t = backend.blockwise(_gelu_tanh, x)  # t is kept for backward
             return y
         self.cdf = 0.5 * (1.0 + backend.erf(x * (1.0 / math.sqrt(2.0))))
         return x * self.cdf
@@ -132,19 +124,7 @@ class GELU(FusedFunction):
     def backward_arrays(self, gy):
         x = self.inputs[0].data
         if self.approximate == "tanh":
-            # d/dx: 0.5 (1 + t) + 0.5 x (1 - t^2) (c1 + 3 c2 x^2)
-            t = self.t
-            du = x * x
-            du *= 3.0 * _GELU_C2
-            du += _SQRT_2_OVER_PI                           # du/dx = c1 + 3 c2 x^2
-            g = 1.0 - t * t
-            g *= du
-            g *= x
-            g += t
-            g += 1.0
-            g *= 0.5
-            g *= gy
-            return g
+            return backend.blockwise(_gelu_tanh_grad, x, self.t, gy)
         # d/dx: Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
         pdf = self.xp.exp(-0.5 * x * x) * (1.0 / math.sqrt(2.0 * math.pi))
         return gy * (self.cdf + x * pdf)
@@ -153,6 +133,34 @@ class GELU(FusedFunction):
         if self.approximate == "tanh":
             return 0.5 * x * (1.0 + (_SQRT_2_OVER_PI * (x + _GELU_CUBIC * x ** 3)).tanh())
         return 0.5 * x * (1.0 + erf(x * (1.0 / math.sqrt(2.0))))
+
+
+def _gelu_tanh(x):
+    """(y, t): y = 0.5 x (1 + t), t = tanh(x (c1 + c2 x^2)), with in-place temporaries."""
+    t = x * x
+    t *= _GELU_C2
+    t += _SQRT_2_OVER_PI
+    t *= x
+    t = backend.get_array_module(x).tanh(t)
+    y = t + 1.0
+    y *= x
+    y *= 0.5
+    return y, t
+
+
+def _gelu_tanh_grad(x, t, gy):
+    """gy * d gelu/dx = gy * 0.5 (1 + t + x (1 - t^2) (c1 + 3 c2 x^2))."""
+    du = x * x
+    du *= 3.0 * _GELU_C2
+    du += _SQRT_2_OVER_PI
+    g = 1.0 - t * t
+    g *= du
+    g *= x
+    g += t
+    g += 1.0
+    g *= 0.5
+    g *= gy
+    return g
 
 
 def exp(x):
