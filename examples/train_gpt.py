@@ -38,7 +38,7 @@ def parse_args(argv=None):
         kind = float if name == "dropout" else int
         model.add_argument("--" + name.replace("_", "-"), type=kind, default=None)
     run = p.add_argument_group("training")
-    run.add_argument("--steps", type=int, default=1200, help="optimizer steps in all")
+    run.add_argument("--steps", type=int, default=1800, help="optimizer steps in all")
     run.add_argument("--batch-size", type=int, default=16)
     run.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
     run.add_argument("--warmup-steps", type=int, default=100)
