@@ -26,6 +26,7 @@ Run from the repository root:
   python benchmarks/bench_gpt.py --config small --steps 10
   python benchmarks/bench_gpt.py --config medium --steps 3 --torch
   python benchmarks/bench_gpt.py --generate
+  python benchmarks/bench_gpt.py --memory --config all
 """
 import argparse
 import ctypes
@@ -399,6 +400,43 @@ def bench_generation(args):
         print(f"  speedup from the cache: {rates[True] / rates[False]:.2f}x")
 
 
+def peak_rss_growth(framework, name, steps=3):
+    """Peak RSS growth (bytes) of building the model and taking `steps` steps, in this process."""
+    config, batch_size = CONFIGS[name]
+    x, y = make_batch(config, batch_size)
+    before = max_rss_bytes()
+    if framework == "minigrad":
+        trainer = MinigradTrainer(config, x, y, "cpu")
+    else:
+        torch = load_torch()
+        weights = MinigradTrainer(config, x, y, "cpu").model.state_dict()  # same weights
+        before = max_rss_bytes()  # count torch's model and steps, not the minigrad copy
+        trainer = torch_trainer_class(torch)(config, weights, x, y, "cpu")
+    for _ in range(steps):
+        trainer.step()
+    return max_rss_bytes() - before
+
+
+def bench_memory(args):
+    """Each framework in a fresh process, so one's cached memory cannot hide the other's."""
+    import subprocess
+    names = list(CONFIGS) if args.config == "all" else [args.config]
+    for name in names:
+        growth = {}
+        for framework in ("minigrad", "torch"):
+            code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+                    f"import bench_gpt; print(bench_gpt.peak_rss_growth({framework!r}, {name!r}))")
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+            if done.returncode != 0:
+                print(f"  {name} {framework}: failed ({done.stderr.strip().splitlines()[-1]})")
+                break
+            growth[framework] = int(done.stdout.strip().splitlines()[-1])
+        if len(growth) == 2:
+            print(f"  {name}: peak RSS growth over model + 3 steps: minigrad "
+                  f"{growth['minigrad'] / MB:.1f} MB, torch {growth['torch'] / MB:.1f} MB, "
+                  f"ratio {growth['minigrad'] / growth['torch']:.2f}x")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", choices=["small", "medium", "all"], default="small")
@@ -409,6 +447,8 @@ def main():
                         help="BLAS threads for NumPy (and PyTorch's intra-op threads)")
     parser.add_argument("--generate", action="store_true",
                         help="time generation with and without the KV cache instead of training")
+    parser.add_argument("--memory", action="store_true",
+                        help="compare peak RSS with PyTorch, each in a fresh process")
     args = parser.parse_args()
     if args.device == "cuda":
         minigrad.backend.require_cuda()
@@ -416,6 +456,10 @@ def main():
         set_openblas_threads(args.threads)
 
     print("\n".join(environment_lines()))
+    if args.memory:
+        bench_memory(args)
+        print(f"\n{load_line()}")
+        return
     if args.generate:
         bench_generation(args)
         print(f"\n{load_line()}")
