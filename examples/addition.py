@@ -12,9 +12,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout too
 
-import numpy as np  # noqa: E402
-
-import minigrad as mg  # noqa: E402
 from models import toy_tasks  # noqa: E402
 
 
@@ -26,18 +23,13 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     task = toy_tasks.AdditionTask(digits=args.digits)
-    model = toy_tasks.train(task, toy_tasks.model_config(task), steps=args.steps, seed=args.seed,
-                            report=lambda step, loss: print(f"step {step:>5}  loss {loss:.4f}"))
-    score = toy_tasks.accuracy(model, task)
-    print(f"held-out exact-match accuracy: {score:.1%}")
-    prompt, _ = toy_tasks.problems(task, np.random.default_rng(7), 3, held_out=True)
-    out = model.generate(mg.tensor(prompt), task.answer_length, temperature=0).numpy()
-    n = args.digits
-    for row in out:
-        a, b = (int("".join(map(str, row[i * n:(i + 1) * n]))) for i in range(2))
-        total = int("".join(map(str, row[2 * n:][::-1])))
-        print(f"{a} + {b} = {total}  ({'right' if a + b == total else 'wrong'})")
-    return score
+
+    def describe(prompt, answer):
+        a, b = (int("".join(map(str, half))) for half in (prompt[:args.digits], prompt[args.digits:]))
+        total = int("".join(map(str, answer[::-1])))  # the answer is written lowest digit first
+        return f"{a} + {b} = {total}  ({'right' if a + b == total else 'wrong'})"
+
+    return toy_tasks.demo(task, args.steps, args.seed, describe)
 
 
 if __name__ == "__main__":

@@ -41,15 +41,12 @@ def main(argv=None):
     if not prompt:
         return fail("the prompt is empty: give at least one character")
     prompt = prompt[-model.config.block_size:]
-    generator = mg.Generator(args.seed, device=args.device)
-    model.eval()
-    for i in range(args.samples):
-        idx = mg.tensor([prompt], device=args.device)
-        out = model.generate(idx, args.tokens, temperature=args.temperature, top_k=args.top_k,
-                             generator=generator)
+    texts = training.sample_texts(model, tokenizer, prompt, args.samples, args.tokens,
+                                  args.temperature, args.top_k, args.seed, args.device)
+    for i, text in enumerate(texts):
         if args.samples > 1:
             print(f"--- sample {i + 1} ---")
-        print(tokenizer.decode(out.numpy()[0].tolist()))
+        print(text)
     return 0
 
 

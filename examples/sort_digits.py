@@ -12,9 +12,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout too
 
-import numpy as np  # noqa: E402
-
-import minigrad as mg  # noqa: E402
 from models import toy_tasks  # noqa: E402
 
 
@@ -26,15 +23,8 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     task = toy_tasks.SortTask(length=args.length)
-    model = toy_tasks.train(task, toy_tasks.model_config(task), steps=args.steps, seed=args.seed,
-                            report=lambda step, loss: print(f"step {step:>5}  loss {loss:.4f}"))
-    score = toy_tasks.accuracy(model, task)
-    print(f"held-out exact-match accuracy: {score:.1%}")
-    prompt, _ = toy_tasks.problems(task, np.random.default_rng(7), 3, held_out=True)
-    out = model.generate(mg.tensor(prompt), task.answer_length, temperature=0).numpy()
-    for row in out:
-        print(" ".join(map(str, row[:task.prompt_length])), "->", " ".join(map(str, row[task.prompt_length:])))
-    return score
+    return toy_tasks.demo(task, args.steps, args.seed, lambda prompt, answer: (
+        " ".join(map(str, prompt)) + " -> " + " ".join(map(str, answer))))
 
 
 if __name__ == "__main__":

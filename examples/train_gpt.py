@@ -33,7 +33,8 @@ def parse_args(argv=None):
     data.add_argument("--data", help="a UTF-8 text file (default: Python's bundled documentation)")
     data.add_argument("--tokenizer", choices=["char", "bpe"], default="char")
     data.add_argument("--bpe-vocab-size", type=int, default=512)
-    model = p.add_argument_group("model (defaults: " + ", ".join(f"{k}={v}" for k, v in MODEL_DEFAULTS.items()) + ")")
+    defaults = ", ".join(f"{k}={v}" for k, v in MODEL_DEFAULTS.items())
+    model = p.add_argument_group(f"model (defaults: {defaults})")
     for name in MODEL_DEFAULTS:
         kind = float if name == "dropout" else int
         model.add_argument("--" + name.replace("_", "-"), type=kind, default=None)
@@ -126,7 +127,8 @@ def train(args):
     def evaluate():
         kw = dict(block_size=config.block_size, batch_size=args.batch_size, iters=args.eval_iters,
                   seed=args.seed, device=args.device)
-        return training.estimate_loss(model, train_tokens, **kw), training.estimate_loss(model, val_tokens, **kw)
+        return (training.estimate_loss(model, train_tokens, **kw),
+                training.estimate_loss(model, val_tokens, **kw))
 
     def save(step):
         training.save_checkpoint(checkpoint_path, model, optimizer, tokenizer, step,
@@ -168,7 +170,8 @@ def train(args):
     save(step)
     print(f"done: {step} steps in {progress.elapsed:.0f} s ({progress.tokens_per_second:,.0f} tokens/s); "
           f"train loss {train_loss:.3f}, val loss {val_loss:.3f} (unigram baseline {baseline:.3f})")
-    print(f"checkpoint: {checkpoint_path}  (sample more with examples/sample.py --checkpoint {checkpoint_path})")
+    print(f"checkpoint: {checkpoint_path}  "
+          f"(sample more with examples/sample.py --checkpoint {checkpoint_path})")
     write_loss_plot(history, baseline, out_dir / "loss.png")
     show_samples(model, tokenizer, args)
     return 0
@@ -179,14 +182,10 @@ def show_samples(model, tokenizer, args):
         prompt = tokenizer.encode("\n")  # start each sample at a line break
     except ValueError:  # a vocabulary without one: start from token 0
         prompt = [0]
-    generator = mg.Generator(args.seed, device=args.device)
-    model.eval()
-    for i in range(args.samples):
-        idx = mg.tensor([prompt], device=args.device)
-        out = model.generate(idx, args.sample_tokens, temperature=args.temperature, top_k=args.top_k,
-                             generator=generator)
-        print(f"\n--- sample {i + 1} ---\n{tokenizer.decode(out.numpy()[0].tolist())}")
-
+    texts = training.sample_texts(model, tokenizer, prompt, args.samples, args.sample_tokens,
+                                  args.temperature, args.top_k, args.seed, args.device)
+    for i, text in enumerate(texts):
+        print(f"\n--- sample {i + 1} ---\n{text}")
 
 def write_loss_plot(history, baseline, path):
     try:
@@ -252,7 +251,8 @@ class Progress:
         self.smoothed = loss if self.smoothed is None else 0.9 * self.smoothed + 0.1 * loss
         left = (self.total - step) * self.elapsed / max(step - self.start, 1)
         line = (f"step {step:>5}/{self.total} | loss {self.smoothed:.3f} | "
-                f"{self.tokens_per_second:,.0f} tok/s | lr {lr:.2e} | ETA {left // 60:.0f}m{left % 60:02.0f}s")
+                f"{self.tokens_per_second:,.0f} tok/s | lr {lr:.2e} | "
+                f"ETA {left // 60:.0f}m{left % 60:02.0f}s")
         if self.interactive:
             print("\r" + line, end="", flush=True)
         elif step % self.every == 0 or step == self.total:

@@ -117,7 +117,20 @@ def _field(document, name, path):
 # Character-level tokenizer
 
 
-class CharTokenizer:
+class _SavedAsJSON:
+    """save/load for a tokenizer that defines to_dict() and from_dict(document, source)."""
+
+    def save(self, path):
+        """Write the tokenizer to ``path`` as JSON."""
+        Path(path).write_text(json.dumps(self.to_dict()), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path):
+        """Read a tokenizer written by ``save``; ValueError if the file is not one."""
+        return cls.from_dict(_read_json(path), path)
+
+
+class CharTokenizer(_SavedAsJSON):
     """One token per character; the vocabulary is a fixed list of characters.
 
     >>> tok = CharTokenizer.from_text("hello")
@@ -183,15 +196,6 @@ class CharTokenizer:
             return cls(chars)
         except ValueError as err:
             raise _load_error(source, str(err)) from None
-
-    def save(self, path):
-        """Write the vocabulary to ``path`` as JSON."""
-        Path(path).write_text(json.dumps(self.to_dict()), encoding="utf-8")
-
-    @classmethod
-    def load(cls, path):
-        """Read a tokenizer written by ``save``; ValueError if the file is not one."""
-        return cls.from_dict(_read_json(path), path)
 
 
 # ---------------------------------------------------------------------------
@@ -354,7 +358,7 @@ def _validated_special_tokens(special_tokens):
     return tokens
 
 
-class BPETokenizer:
+class BPETokenizer(_SavedAsJSON):
     """Byte-level byte-pair encoding tokenizer.
 
     Ids 0..255 are the bytes; ids from 256 on are the learned merges, in the
@@ -535,15 +539,6 @@ class BPETokenizer:
             return cls(merges, special_tokens)
         except ValueError as err:
             raise _load_error(source, str(err)) from None
-
-    def save(self, path):
-        """Write the tokenizer to ``path`` as JSON."""
-        Path(path).write_text(json.dumps(self.to_dict()), encoding="utf-8")
-
-    @classmethod
-    def load(cls, path):
-        """Read a tokenizer written by ``save``; ValueError if the file is not one."""
-        return cls.from_dict(_read_json(path), path)
 
 
 def tokenizer_from_dict(document, source="<dict>"):

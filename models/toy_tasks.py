@@ -127,3 +127,17 @@ def accuracy(model, task, count=1000, seed=1):
     generated = model.generate(mg.tensor(prompt), task.answer_length, temperature=0)
     guesses = generated.numpy()[:, task.prompt_length:]
     return float((guesses == answer).all(axis=1).mean())
+
+
+def demo(task, steps, seed, describe):
+    """Train with the loss printed, then print the held-out accuracy and three worked
+    examples, each shown by `describe(prompt digits, answer digits)`. Returns the accuracy."""
+    model = train(task, model_config(task), steps=steps, seed=seed,
+                  report=lambda step, loss: print(f"step {step:>5}  loss {loss:.4f}"))
+    score = accuracy(model, task)
+    print(f"held-out exact-match accuracy: {score:.1%}")
+    prompt, _ = problems(task, np.random.default_rng(7), 3, held_out=True)
+    out = model.generate(mg.tensor(prompt), task.answer_length, temperature=0).numpy()
+    for row in out:
+        print(describe(row[:task.prompt_length], row[task.prompt_length:]))
+    return score

@@ -4,7 +4,6 @@ evaluation, and checkpoints that resume exactly.
 Every random choice is derived from (seed, step), so a run resumed from a
 checkpoint draws the same batches and dropout masks as one never stopped.
 """
-import math
 from dataclasses import asdict
 from pathlib import Path
 
@@ -163,5 +162,17 @@ def check_resumable(metadata, config, path):
                               + "; ".join(differences) + "). Use the same flags, or a new --out-dir.")
 
 
-def perplexity(loss):
-    return math.exp(min(loss, 50.0))
+@mg.no_grad()
+def sample_texts(model, tokenizer, prompt, count, max_new_tokens, temperature=1.0, top_k=None,
+                 seed=0, device="cpu"):
+    """`count` continuations of the token ids `prompt`, decoded (prompt included)."""
+    generator = mg.Generator(seed, device=device)
+    model.eval()
+    texts = []
+    for _ in range(count):
+        idx = mg.tensor([prompt], device=device)                       # (1, T)
+        out = model.generate(idx, max_new_tokens, temperature=temperature, top_k=top_k,
+                             generator=generator)                      # (1, T + new)
+        texts.append(tokenizer.decode(out.numpy()[0].tolist()))
+    return texts
+

@@ -16,8 +16,11 @@ def test_held_out_problems_never_appear_in_training():
 def test_addition_answers_are_the_reversed_sum():
     task = toy_tasks.AdditionTask(digits=2)
     prompt, answer, _ = task.sample(np.random.default_rng(0), 50)
+    def number(digits):
+        return int("".join(map(str, digits)))
+
     for p, a in zip(prompt, answer):
-        assert int("".join(map(str, a[::-1]))) == int("".join(map(str, p[:2]))) + int("".join(map(str, p[2:])))
+        assert number(a[::-1]) == number(p[:2]) + number(p[2:])
 
 
 def test_only_answer_positions_are_scored():
