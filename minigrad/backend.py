@@ -126,26 +126,32 @@ def scatter_add(target, index, values):
 BLOCK = 1 << 16  # elements per block: a few 256 KiB temporaries fit in a CPU core's L2 cache
 
 
-def blockwise(fn, *arrays):
-    """fn(*arrays) for an elementwise fn of same-shaped arrays (returning an array or a tuple).
+def blockwise(fn, *arrays, row_length=None):
+    """fn(*arrays) for a fn of same-shaped arrays that returns same-shaped arrays (or a tuple).
 
     On the CPU it runs one cache-sized block at a time: a chain of NumPy ops
     then keeps its temporaries in cache instead of streaming every pass
     through memory (2-3x faster for GELU). On a GPU it runs in one go.
+    fn must be elementwise, or, given `row_length`, work on each row of the
+    last axis alone (a softmax): its blocks are then whole rows, shaped (rows, row_length).
     """
     size = arrays[0].size
     if device_of(arrays[0]) == "cuda" or size <= BLOCK:
         return fn(*arrays)
+    step = BLOCK if row_length is None else max(1, BLOCK // row_length) * row_length
     flats = [numpy.ascontiguousarray(a).reshape(-1) for a in arrays]
     outs = None
-    for start in range(0, size, BLOCK):
-        blocks = fn(*(f[start:start + BLOCK] for f in flats))
+    for start in range(0, size, step):
+        parts = [f[start:start + step] for f in flats]
+        if row_length is not None:
+            parts = [part.reshape(-1, row_length) for part in parts]
+        blocks = fn(*parts)
         single = not isinstance(blocks, tuple)
         blocks = (blocks,) if single else blocks
         if outs is None:
             outs = [numpy.empty(size, dtype=b.dtype) for b in blocks]
         for out, block in zip(outs, blocks):
-            out[start:start + BLOCK] = block
+            out[start:start + step] = block.reshape(-1)
     outs = [out.reshape(arrays[0].shape) for out in outs]
     return outs[0] if single else tuple(outs)
 

@@ -156,9 +156,8 @@ class MultiHeadAttention(Module):
         # scaling q by 1/sqrt(hs) equals scaling the scores, on T*hs numbers instead of T*Tk
         scores = (q * (1.0 / math.sqrt(hs))) @ k.swapaxes(-1, -2)  # (B, nh, T, Tk)
         mask = self._mask(x.xp, B, T, Tk, key_padding_mask)        # broadcasts to (B, nh, T, Tk)
-        if mask is not None:
-            scores = scores.masked_fill(mask, masked_value(scores.dtype))
-        weights = F.softmax(scores, axis=-1)                # (B, nh, T, Tk)
+        # the fused form of masked_fill(mask, masked_value) then softmax (see SelfAttention)
+        weights = F.softmax(scores, axis=-1, mask=mask)     # (B, nh, T, Tk)
         if self.keep_weights:
             self.last_weights = weights.detach()            # (B, nh, T, Tk), values only
         y = self.attn_dropout(weights) @ v                  # (B, nh, T, hs)

@@ -22,7 +22,8 @@ import minigrad as mg
 import minigrad.ops
 from minigrad.autograd import FusedFunction
 from minigrad.ops.elementwise import GELU
-from minigrad.ops.nn import CrossEntropy, LayerNorm
+from minigrad import backend
+from minigrad.ops.nn import CrossEntropy, LayerNorm, Softmax
 
 TIGHT = dict(rtol=1e-10, atol=1e-12)  # float64, the same math in a different order
 
@@ -48,6 +49,7 @@ FUSED = [
     FusedCase("CrossEntropy ignore_index=-1", CrossEntropy, (), cross_entropy_shapes(2, -1),
               cross_entropy_inputs),
     FusedCase("LayerNorm", LayerNorm, (1e-5,), layer_norm_shapes(affine=2)),
+    FusedCase("Softmax", Softmax, (), softmax_axis()),
 ]
 
 
@@ -206,3 +208,23 @@ def test_large_logits_stay_finite_and_correct(op, logits, dtype, device):
     np.testing.assert_allclose(y.numpy(), np_fn(exact, targets), **STABLE_TOLERANCE[dtype])
     np.testing.assert_allclose(x.grad.numpy(), np_grad(exact, w, targets),
                                **STABLE_TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("axis", [-1, 1])
+def test_masked_softmax_beyond_one_block_matches_its_composite(axis):
+    # larger than backend.BLOCK, so the CPU path really runs block by block over rows
+    rows, width = 4 * backend.BLOCK // 64 + 3, 64
+    rng = np.random.default_rng(0)
+    x = mg.tensor(rng.standard_normal((2, rows // 2 + 1, width)), requires_grad=True)
+    mask = rng.random((rows // 2 + 1, width)) < 0.3
+    mask[5] = True  # a row with every key masked: even weights, and no gradient at all
+    op = Softmax(axis, mask)
+    fused, composite = op(x), op.composite(x)
+    value, gradient = value_and_gradients(fused, [x], 0)
+    for got, want in zip((value, gradient), value_and_gradients(composite, [x], 0)):
+        np.testing.assert_allclose(got, want, **TIGHT)
+    masked = np.broadcast_to(mask, x.shape)
+    assert (gradient[masked] == 0).all()  # masked places are constants, not x
+    if axis == -1:
+        np.testing.assert_allclose(value[:, 5], 1 / width)  # all masked: even weights, not NaN
+        assert (value[:, :5][masked[:, :5]] == 0).all()

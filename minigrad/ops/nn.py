@@ -4,26 +4,63 @@ softmax, log_softmax, cross_entropy, layer_norm, dropout.
 Softmax-like ops subtract the row maximum before exp (exp of anything <= 0
 cannot overflow) and work in log space where they can (log-sum-exp).
 """
+from functools import partial
+
+from .. import backend
 from .. import random as mg_random
 from ..autograd import Function, FusedFunction, as_tensor
-from .indexing import getitem
+from .indexing import getitem, masked_fill
 
 
-class Softmax(Function):
-    needs_inputs, needs_output = False, True
+class Softmax(FusedFunction):
+    """exp(x) / sum(exp(x)) over `axis`. With a boolean `mask` (broadcastable to x, True =
+    excluded), masked places act as the dtype's lowest number: their weight is 0 (an
+    all-masked row spreads evenly instead of giving NaN) and they get no gradient."""
 
-    def __init__(self, axis):
-        self.axis = axis
+    def __init__(self, axis, mask=None):
+        self.axis, self.mask = axis, mask
+
+    def _run(self, fn, *arrays):
+        """fn over whole arrays, or a cache-sized block of rows at a time for the last axis."""
+        x = arrays[0]
+        if self.mask is not None:
+            arrays += (self.xp.broadcast_to(self.mask, x.shape),)
+        if self.axis in (-1, x.ndim - 1):
+            return backend.blockwise(partial(fn, axis=-1), *arrays, row_length=x.shape[-1])
+        return fn(*arrays, axis=self.axis)
 
     def forward(self, x):
-        e = x - x.max(axis=self.axis, keepdims=True)  # shift: exp never overflows
-        self.xp.exp(e, out=e)
-        e /= e.sum(axis=self.axis, keepdims=True)
-        return e
+        self.y = self._run(_softmax, x)  # kept for backward
+        return self.y
 
-    def backward(self, gy):  # d softmax: s * (g - sum(g * s))
-        s = self.output
-        return s * (gy - (gy * s).sum(axis=self.axis, keepdims=True))
+    def backward_arrays(self, gy):  # d softmax: s * (g - sum(g * s))
+        return self._run(_softmax_grad, self.y, gy)
+
+    def composite(self, x):
+        if self.mask is not None:
+            x = masked_fill(x, as_tensor(self.mask), float(self.xp.finfo(x.dtype).min))
+        shifted = x - x.max(axis=self.axis, keepdims=True).detach()  # softmax ignores the shift
+        e = shifted.exp()
+        return e / e.sum(axis=self.axis, keepdims=True)
+
+
+def _softmax(x, mask=None, axis=-1):
+    xp = backend.get_array_module(x)
+    if mask is not None:
+        x = xp.where(mask, xp.finfo(x.dtype).min, x)
+    e = x - x.max(axis=axis, keepdims=True)  # shift: exp never overflows
+    xp.exp(e, out=e)
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
+
+
+def _softmax_grad(s, gy, mask=None, axis=-1):
+    g = gy * s
+    g = gy - g.sum(axis=axis, keepdims=True)
+    g *= s                                   # s * (gy - sum(gy * s))
+    if mask is not None:
+        g[mask] = 0                          # masked places had a constant, not x
+    return g
 
 
 class LogSoftmax(Function):
@@ -129,8 +166,14 @@ class Dropout(Function):
         return gy * as_tensor(self.mask)
 
 
-def softmax(x, axis=-1):
-    return Softmax(axis)(as_tensor(x))
+def softmax(x, axis=-1, mask=None):
+    """Softmax over `axis`; `mask` (bool, broadcastable, True = excluded) leaves places out."""
+    x = as_tensor(x)
+    if mask is not None:
+        mask = as_tensor(mask).data
+        if mask.dtype != bool:
+            raise TypeError(f"softmax mask must be boolean, got dtype {mask.dtype}")
+    return Softmax(axis, mask)(x)
 
 
 def log_softmax(x, axis=-1):
