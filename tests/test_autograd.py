@@ -316,3 +316,13 @@ def test_grad_stops_at_the_requested_inputs():
 def test_numpy_scalars_keep_their_dtype():
     assert mg.tensor(np.float64(1.5)).dtype == mg.float64
     assert mg.tensor(np.float32(1.5)).dtype == mg.float32
+
+
+def test_in_place_change_of_a_fused_softmax_output_is_caught():
+    x = leaf([0.5, 1.0])
+    s = mg.softmax(x)
+    loss = (s * mg.tensor([1.0, 2.0], dtype="float64")).sum()
+    with mg.no_grad():
+        s.mul_(2.0)
+    with pytest.raises(RuntimeError, match="Softmax: its output .* modified in place"):
+        loss.backward()

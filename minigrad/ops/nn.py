@@ -17,6 +17,8 @@ class Softmax(FusedFunction):
     excluded), masked places act as the dtype's lowest number: their weight is 0 (an
     all-masked row spreads evenly instead of giving NaN) and they get no gradient."""
 
+    needs_output = True  # backward reads the output: editing it in place is an error
+
     def __init__(self, axis, mask=None):
         self.axis, self.mask = axis, mask
 
