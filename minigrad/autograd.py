@@ -129,7 +129,7 @@ class Function:
             self.outputs = [weakref.ref(t) for t in results]
             self.output_specs = [(y.shape, y.dtype) for y in outputs]
             if self.needs_output:
-                self.output_data = outputs[0]
+                self.output_data, self.output_version = outputs[0], results[0]._version
             for index, t in enumerate(results):
                 if t.requires_grad:
                     t.creator, t.output_index = self, index
@@ -161,9 +161,9 @@ class Function:
             raise RuntimeError(
                 f"{self.name}: input {changed[0]} (shape {self.inputs[changed[0]].shape}) was "
                 "modified in place after the forward pass, but backward needs its old value. "
-                "Use an out-of-place op (x = x + y) or .detach() / clone it first.")
+                "Use an out-of-place op (x = x + y), or edit a copy (minigrad.tensor(x) copies).")
         out = self.outputs[0]()
-        if self.needs_output and out is not None and out._version != 0:
+        if self.needs_output and out is not None and out._version != self.output_version:
             raise RuntimeError(
                 f"{self.name}: its output (shape {out.shape}) was modified in place after the "
                 "forward pass, but backward needs its value. Use an out-of-place op instead.")
