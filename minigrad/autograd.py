@@ -78,6 +78,14 @@ def _set_profiler(profiler):
     return previous
 
 
+class GraphFreedError(RuntimeError):
+    """The graph behind a tensor was freed by an earlier backward(); `op_name` says where."""
+
+    def __init__(self, message, op_name):
+        super().__init__(message)
+        self.op_name = op_name
+
+
 class AnomalyError(FloatingPointError):
     """Raised in detect_anomaly mode when an op produces a NaN or an Inf."""
 
@@ -255,10 +263,10 @@ def topological_order(roots):
             continue
         visited.add(function)
         if not hasattr(function, "inputs"):
-            raise RuntimeError(
+            raise GraphFreedError(
                 f"backward through {function.released_name} a second time: its graph was "
                 "freed after the first backward(). Pass retain_graph=True to the first call "
-                "if you need to backpropagate through it again.")
+                "if you need to backpropagate through it again.", function.released_name)
         stack.append((function, True))
         for x in function.inputs:
             if x.creator is not None and x.creator not in visited:

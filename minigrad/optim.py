@@ -155,7 +155,8 @@ def clip_grad_norm_(parameters, max_norm):
     grads = [p.grad.data for p in parameters if p.grad is not None]
     if not grads:
         return 0.0
-    total = math.sqrt(sum(float((g.astype("float64") ** 2).sum()) for g in grads))
+    # one dot product per gradient: no squared copy of every gradient each step
+    total = math.sqrt(sum(float(g.ravel() @ g.ravel()) for g in grads))
     scale = max_norm / (total + 1e-6)
     if scale < 1:
         for g in grads:

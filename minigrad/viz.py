@@ -28,7 +28,7 @@ import subprocess
 from collections import namedtuple
 from pathlib import Path
 
-from . import backend
+from . import autograd, backend
 from .nn import Parameter
 
 IMAGE_FORMATS = ("svg", "png", "pdf")
@@ -43,38 +43,24 @@ _COLOURS = {
 }
 
 
-class GraphFreedError(RuntimeError):
+class GraphFreedError(autograd.GraphFreedError):
     """The graph behind a tensor was freed by backward(); there is nothing left to draw."""
 
 
 Rendered = namedtuple("Rendered", "path message")
 
 
-# --- walking the graph (iteratively: a 10,000-op chain must not hit the recursion limit) ---
-
-def _check_alive(function):
-    if not hasattr(function, "inputs"):
-        name = getattr(function, "released_name", function.name)
-        raise GraphFreedError(
-            f"cannot draw through {name}: its graph was freed by backward(). Draw the graph "
-            "before calling backward(), or call backward(retain_graph=True) to keep it.")
-
+# --- walking the graph ------------------------------------------------------------------
 
 def _functions_behind(roots):
-    """Every Function behind `roots`, each once, in the order a depth-first walk meets them."""
-    found, seen = [], set()
-    stack = [t.creator for t in reversed(roots) if t.creator is not None]
-    while stack:
-        function = stack.pop()
-        if function in seen:
-            continue
-        seen.add(function)
-        _check_alive(function)
-        found.append(function)
-        for x in reversed(function.inputs):  # reversed: the first input is visited first
-            if x.creator is not None and x.creator not in seen:
-                stack.append(x.creator)
-    return found
+    """Every Function behind `roots`, each once (the engine's own iterative walk)."""
+    try:
+        return autograd.topological_order(roots)
+    except autograd.GraphFreedError as error:
+        raise GraphFreedError(
+            f"cannot draw through {error.op_name}: its graph was freed by backward(). Draw the "
+            "graph before calling backward(), or call backward(retain_graph=True) to keep it.",
+            error.op_name) from None
 
 
 def _parameter_names(params):

@@ -203,11 +203,8 @@ class GPT(Module):
         """Load weights saved by save(); the checkpoint's config must equal this model's."""
         arrays, metadata = load_arrays(path)
         saved = _config_from_metadata(path, metadata)
-        if saved != self.config:
-            different = [f"{name}: checkpoint {getattr(saved, name)!r}, model "
-                         f"{getattr(self.config, name)!r}"
-                         for name in GPTConfig.__dataclass_fields__
-                         if getattr(saved, name) != getattr(self.config, name)]
+        different = config_differences(saved, self.config, "model")
+        if different:
             raise CheckpointError(f"{path}: the checkpoint's config does not match this model "
                                   f"({'; '.join(different)}); use GPT.from_checkpoint(path) "
                                   "to build a model with the saved config")
@@ -224,6 +221,13 @@ class GPT(Module):
         model = cls(_config_from_metadata(path, metadata), device=device)
         model.load(path)
         return model
+
+def config_differences(saved, current, label):
+    """'field: checkpoint A, <label> B' for each field where two GPTConfigs differ."""
+    return [f"{name}: checkpoint {getattr(saved, name)!r}, {label} {getattr(current, name)!r}"
+            for name in GPTConfig.__dataclass_fields__
+            if getattr(saved, name) != getattr(current, name)]
+
 
 def _normal(p, std, generator):
     generator = generator or minigrad.random.default_generator(p.device)

@@ -13,7 +13,7 @@ import minigrad as mg
 from minigrad.checkpoint import CheckpointError, load_arrays, save_arrays
 
 from .data import default_corpus
-from .gpt import GPT, GPTConfig
+from .gpt import GPT, GPTConfig, config_differences
 from .tokenizers import BPETokenizer, CharTokenizer, tokenizer_from_dict
 
 CHECKPOINT_KIND = "minigrad-gpt-training"
@@ -154,9 +154,7 @@ def restore_model(path, device="cpu"):
 
 def check_resumable(metadata, config, path):
     """Refuse to resume into a different model, saying what differs."""
-    saved = metadata["model_config"]
-    differences = [f"{k}: checkpoint {saved.get(k)!r}, now {v!r}"
-                   for k, v in asdict(config).items() if saved.get(k) != v]
+    differences = config_differences(GPTConfig(**metadata["model_config"]), config, "now")
     if differences:
         raise CheckpointError(f"{path} was trained with a different model config ("
                               + "; ".join(differences) + "). Use the same flags, or a new --out-dir.")
