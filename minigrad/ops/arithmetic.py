@@ -36,8 +36,8 @@ class Mul(Function):
         return x * y
 
     def backward(self, gy):  # d(x * y) = y dx + x dy
-        x, y = self.inputs
-        return gy * y, gy * x
+        x, y = self.inputs  # (x * 0.125: no pass over gy for the constant's gradient)
+        return (gy * y if x.requires_grad else None), (gy * x if y.requires_grad else None)
 
 
 class Div(Function):
@@ -46,7 +46,8 @@ class Div(Function):
 
     def backward(self, gy):  # d(x / y) = dx / y - x dy / y^2
         x, y = self.inputs
-        return gy / y, -gy * x / (y * y)
+        gx = gy / y if x.requires_grad else None
+        return gx, (-gy * x / (y * y) if y.requires_grad else None)
 
 
 class Neg(Function):
