@@ -127,33 +127,60 @@ BLOCK = 1 << 16  # elements per block: a few 256 KiB temporaries fit in a CPU co
 
 
 def blockwise(fn, *arrays, row_length=None):
-    """fn(*arrays) for a fn of same-shaped arrays that returns same-shaped arrays (or a tuple).
+    """fn(*arrays), an array or a tuple of them, computed a cache-sized block at a time.
 
     On the CPU it runs one cache-sized block at a time: a chain of NumPy ops
     then keeps its temporaries in cache instead of streaming every pass
     through memory (2-3x faster for GELU). On a GPU it runs in one go.
     fn must be elementwise, or, given `row_length`, work on each row of the
-    last axis alone (a softmax): its blocks are then whole rows, shaped (rows, row_length).
+    last axis alone (a softmax, a layer norm): its blocks are then whole rows,
+    (rows, width). With rows, every array and result shares the leading axes
+    and may have its own last axis (a per-row statistic has width 1).
     """
     size = arrays[0].size
     if device_of(arrays[0]) == "cuda" or size <= BLOCK:
         return fn(*arrays)
-    step = BLOCK if row_length is None else max(1, BLOCK // row_length) * row_length
-    flats = [numpy.ascontiguousarray(a).reshape(-1) for a in arrays]
+    if row_length is None:
+        flats = [numpy.ascontiguousarray(a).reshape(-1) for a in arrays]
+        starts, step = range(0, size, BLOCK), BLOCK
+    else:  # whole rows: block `start` is rows start .. start + step
+        lead = arrays[0].shape[:-1]
+        rows = size // row_length
+        flats = [numpy.ascontiguousarray(a).reshape(rows, -1) for a in arrays]
+        step = max(1, BLOCK // row_length)
+        starts = range(0, rows, step)
     outs = None
-    for start in range(0, size, step):
-        parts = [f[start:start + step] for f in flats]
-        if row_length is not None:
-            parts = [part.reshape(-1, row_length) for part in parts]
-        blocks = fn(*parts)
+    for start in starts:
+        blocks = fn(*(f[start:start + step] for f in flats))
         single = not isinstance(blocks, tuple)
         blocks = (blocks,) if single else blocks
         if outs is None:
-            outs = [numpy.empty(size, dtype=b.dtype) for b in blocks]
+            count = len(flats[0])
+            outs = [numpy.empty((count,) + b.shape[1:], dtype=b.dtype) for b in blocks]
         for out, block in zip(outs, blocks):
-            out[start:start + step] = block.reshape(-1)
-    outs = [out.reshape(arrays[0].shape) for out in outs]
+            out[start:start + step] = block
+    if row_length is None:
+        outs = [out.reshape(arrays[0].shape) for out in outs]
+    else:
+        outs = [out.reshape(lead + out.shape[1:]) for out in outs]
     return outs[0] if single else tuple(outs)
+
+
+def blocks_of(*arrays):
+    """Same-place, cache-sized views of same-shaped arrays, for updating them in place a
+    block at a time (an optimizer step: one trip through memory instead of one per op).
+
+    Yields the whole arrays at once on a GPU, for small arrays, and when one is not
+    C-contiguous (its flat "view" would be a copy, and writes to it would be lost).
+    """
+    first = arrays[0]
+    if (device_of(first) == "cuda" or first.size <= BLOCK
+            or not all(a.flags.c_contiguous for a in arrays)):
+        yield arrays
+        return
+    flats = [a.reshape(-1) for a in arrays]
+    for start in range(0, first.size, BLOCK):
+        yield tuple(f[start:start + BLOCK] for f in flats)
 
 
 _erf_scalar = numpy.vectorize(math.erf, otypes=[numpy.float64])

@@ -228,3 +228,20 @@ def test_masked_softmax_beyond_one_block_matches_its_composite(axis):
     if axis == -1:
         np.testing.assert_allclose(value[:, 5], 1 / width)  # all masked: even weights, not NaN
         assert (value[:, :5][masked[:, :5]] == 0).all()
+
+
+def test_layer_norm_beyond_one_block_matches_its_composite():
+    # larger than backend.BLOCK, with a row count that is not a multiple of the
+    # rows per block, so the CPU path runs block by block and ends on a partial block
+    width = 48
+    rows = 3 * (backend.BLOCK // width) + 5
+    rng = np.random.default_rng(2)
+    x = mg.tensor(rng.standard_normal((rows, width)) * 3.0 + 1.0, requires_grad=True)
+    weight = mg.tensor(rng.standard_normal(width), requires_grad=True)
+    bias = mg.tensor(rng.standard_normal(width), requires_grad=True)
+    op = LayerNorm(1e-5)
+    fused, composite = op(x, weight, bias), op.composite(x, weight, bias)
+    got = value_and_gradients(fused, [x, weight, bias], 0)
+    want = value_and_gradients(composite, [x, weight, bias], 0)
+    for g, w in zip(got, want):  # the value, then the gradients of x, weight and bias
+        np.testing.assert_allclose(g, w, **TIGHT)

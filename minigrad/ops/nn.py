@@ -118,39 +118,60 @@ class CrossEntropy(FusedFunction):
 
 
 class LayerNorm(FusedFunction):
-    """(x - mean) / sqrt(var + eps) * weight + bias over the last axis."""
+    """(x - mean) / sqrt(var + eps) * weight + bias over the last axis.
+
+    Runs a cache-sized block of rows at a time (backend.blockwise): each row is
+    normalized on its own, and the chain of passes then stays in cache.
+    """
 
     def __init__(self, eps):
         self.eps = eps
 
     def forward(self, x, weight, bias):
-        centered = x - x.mean(axis=-1, keepdims=True)
-        variance = (centered * centered).mean(axis=-1, keepdims=True)
-        self.rstd = 1.0 / self.xp.sqrt(variance + self.eps)
-        self.xhat = centered
-        self.xhat *= self.rstd  # normalized x, reused by backward
-        y = self.xhat * weight
-        y += bias
-        return y
+        normalize = partial(_layer_norm, weight=weight, bias=bias, eps=self.eps)
+        y, self.xhat, self.rstd = backend.blockwise(normalize, x, row_length=x.shape[-1])
+        return y  # xhat (the normalized x) and rstd = 1 / std are kept for backward
 
     def backward_arrays(self, gy):
-        # with gxhat = gy * w:  dx = rstd * (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat))
-        xhat = self.xhat
-        gx = gy * self.inputs[1].data                     # gxhat, turned into dx in place
-        scratch = gx * xhat
-        projection = scratch.mean(axis=-1, keepdims=True)
-        gx -= gx.mean(axis=-1, keepdims=True)
-        self.xp.multiply(xhat, projection, out=scratch)
-        gx -= scratch
-        gx *= self.rstd
-        self.xp.multiply(gy, xhat, out=scratch)
-        lead = tuple(range(gy.ndim - 1))
-        return gx, scratch.sum(axis=lead), gy.sum(axis=lead)
+        xhat, weight = self.xhat, self.inputs[1].data
+        gx = backend.blockwise(partial(_layer_norm_grad, weight=weight),
+                               xhat, self.rstd, gy, row_length=gy.shape[-1])
+        rows = xhat.reshape(-1, xhat.shape[-1]), gy.reshape(-1, gy.shape[-1])
+        gweight = self.xp.einsum("nc,nc->c", *rows)  # sum over rows of gy * xhat, no temporary
+        return gx, gweight, rows[1].sum(axis=0)
 
     def composite(self, x, weight, bias):
         centered = x - x.mean(axis=-1, keepdims=True)
         variance = (centered * centered).mean(axis=-1, keepdims=True)
         return centered / (variance + self.eps).sqrt() * weight + bias
+
+
+def _layer_norm(x, weight, bias, eps):
+    """(y, xhat, rstd) for rows x: xhat = (x - mean) * rstd, rstd = 1 / sqrt(var + eps)."""
+    xp = backend.get_array_module(x)
+    xhat = x - x.mean(axis=-1, keepdims=True)
+    variance = xp.einsum("...c,...c->...", xhat, xhat)[..., None]
+    variance /= x.shape[-1]
+    variance += eps
+    rstd = xp.sqrt(variance, out=variance)
+    xp.divide(1.0, rstd, out=rstd)
+    xhat *= rstd
+    y = xhat * weight
+    y += bias
+    return y, xhat, rstd
+
+
+def _layer_norm_grad(xhat, rstd, gy, weight):
+    """dx = rstd * (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat)), gxhat = gy * weight."""
+    xp = backend.get_array_module(xhat)
+    gxhat = gy * weight
+    projection = xp.einsum("...c,...c->...", gxhat, xhat)[..., None]
+    projection /= xhat.shape[-1]
+    gx = gxhat - gxhat.mean(axis=-1, keepdims=True)
+    xhat = xhat * projection
+    gx -= xhat
+    gx *= rstd
+    return gx
 
 
 class Dropout(Function):
