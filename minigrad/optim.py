@@ -111,18 +111,23 @@ class Adam(Optimizer):
 
     def update(self, param, grad, state, group):
         xp = backend.get_array_module(param)
-        beta1, beta2 = group["betas"]
         if not state:
             state["step"] = 0
             state["exp_avg"] = xp.zeros_like(param)
             state["exp_avg_sq"] = xp.zeros_like(param)
         state["step"] += 1
+        arrays = param, xp.ascontiguousarray(grad), state["exp_avg"], state["exp_avg_sq"]
+        for p, g, m, v in backend.blocks_of(*arrays):  # each block stays in cache
+            self._update_block(p, g, m, v, group, state["step"])
+
+    def _update_block(self, param, grad, m, v, group, step):
+        xp = backend.get_array_module(param)
+        beta1, beta2 = group["betas"]
         if group["weight_decay"]:
             if self.decoupled:  # AdamW: shrink the weights directly
                 param *= 1 - group["lr"] * group["weight_decay"]
             else:
                 grad = grad + group["weight_decay"] * param
-        m, v = state["exp_avg"], state["exp_avg_sq"]
         scratch = xp.multiply(grad, 1 - beta1, out=xp.empty_like(param))  # reused below
         m *= beta1
         m += scratch                               # m = b1 m + (1 - b1) g
@@ -130,8 +135,7 @@ class Adam(Optimizer):
         scratch *= 1 - beta2
         v *= beta2
         v += scratch                               # v = b2 v + (1 - b2) g^2
-        correction1 = 1 - beta1 ** state["step"]
-        correction2 = 1 - beta2 ** state["step"]
+        correction1, correction2 = 1 - beta1 ** step, 1 - beta2 ** step
         xp.sqrt(v, out=scratch)
         scratch *= 1 / math.sqrt(correction2)
         scratch += group["eps"]                    # sqrt(v_hat) + eps

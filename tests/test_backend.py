@@ -1,5 +1,6 @@
 """Backend helpers: the blockwise evaluator behind the fused CPU ops."""
 import numpy as np
+import pytest
 
 import minigrad as mg
 from minigrad import backend
@@ -18,6 +19,20 @@ def test_blockwise_equals_one_pass_on_arrays_larger_than_a_block():
     for g, w in zip(got, want):
         assert g.shape == w.shape and g.dtype == w.dtype
         np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("layout", ["C", "F"])
+def test_blocks_of_updates_the_arrays_themselves(layout):
+    # C order: block views; F order: no flat view exists, so the whole arrays come back
+    a = np.asarray(np.arange(3.0 * (backend.BLOCK + 5)).reshape(3, -1), order=layout)
+    b = np.ones_like(a)
+    want = a * 2 + 1
+    blocks = list(backend.blocks_of(a, b))
+    assert len(blocks) == (4 if layout == "C" else 1)
+    for x, y in blocks:
+        x *= 2
+        x += y
+    np.testing.assert_array_equal(a, want)
 
 
 def test_gelu_on_a_large_tensor_matches_its_composite():

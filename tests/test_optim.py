@@ -5,23 +5,27 @@ import numpy as np
 import pytest
 
 import minigrad as mg
+from minigrad import backend
 from minigrad.nn import Module, Parameter
 from minigrad.optim import SGD, Adam, AdamW, WarmupCosine, clip_grad_norm_, warmup_cosine
 
 START = np.array([1.0, -2.0, 0.5])
 
 
-def quadratic_grad(p):
-    """Gradient of sum(p^2 * [1, 2, 3]) (what the tests differentiate)."""
-    return 2 * p * np.array([1.0, 2.0, 3.0])
+COEFFICIENTS = np.array([1.0, 2.0, 3.0])
 
 
-def run(optimizer_class, steps, **settings):
-    p = Parameter(mg.tensor(START.copy()))
+def quadratic_grad(p, coefficients=COEFFICIENTS):
+    """Gradient of sum(p^2 * coefficients) (what the tests differentiate)."""
+    return 2 * p * coefficients
+
+
+def run(optimizer_class, steps, start=START, coefficients=COEFFICIENTS, **settings):
+    p = Parameter(mg.tensor(start.copy()))
     opt = optimizer_class([p], **settings)
     for _ in range(steps):
         opt.zero_grad()
-        (p * p * mg.tensor([1.0, 2.0, 3.0], dtype="float64")).sum().backward()
+        (p * p * mg.tensor(coefficients)).sum().backward()
         opt.step()
     return p.numpy()
 
@@ -37,10 +41,11 @@ def reference_sgd(steps, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
     return p
 
 
-def reference_adam(steps, lr, betas, eps, weight_decay, decoupled):
-    p, m, v = START.copy(), np.zeros(3), np.zeros(3)
+def reference_adam(steps, lr, betas, eps, weight_decay, decoupled, start=START,
+                   coefficients=COEFFICIENTS):
+    p, m, v = start.copy(), np.zeros_like(start), np.zeros_like(start)
     for t in range(1, steps + 1):
-        g = quadratic_grad(p)
+        g = quadratic_grad(p, coefficients)
         if decoupled:
             p = p * (1 - lr * weight_decay)
         else:
@@ -68,6 +73,17 @@ def test_adam_family_matches_the_update_rule(optimizer_class, decoupled, weight_
     settings = dict(lr=0.01, betas=(0.9, 0.99), eps=1e-8, weight_decay=weight_decay)
     np.testing.assert_allclose(run(optimizer_class, 5, **settings),
                                reference_adam(5, decoupled=decoupled, **settings), rtol=1e-12)
+
+
+def test_adamw_on_a_parameter_larger_than_a_block():
+    # on the CPU the update runs block by block, ending on a partial block
+    rng = np.random.default_rng(0)
+    start = rng.standard_normal((3, backend.BLOCK // 2 + 5))
+    coefficients = rng.uniform(0.5, 3.0, start.shape)
+    settings = dict(lr=0.01, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1)
+    got = run(AdamW, 3, start=start, coefficients=coefficients, **settings)
+    want = reference_adam(3, decoupled=True, start=start, coefficients=coefficients, **settings)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
 def test_adamw_first_step_by_hand():
