@@ -302,6 +302,41 @@ def torch_trainer_class(torch):
     return TorchTrainer
 
 
+# --- the matrix-product floor -------------------------------------------------------
+
+def step_matmuls(config, batch_size, seed=0):
+    """(a, b) operand pairs of every matrix product in one training step, in float32.
+
+    Timing `a @ b` over them shows what NumPy's BLAS alone needs per step: a floor
+    no NumPy framework can go under, whatever it does about the other ops.
+    """
+    rng = numpy.random.default_rng(seed)
+    B, T, C, nh = batch_size, config.block_size, config.n_embd, config.n_head
+    N, hs = B * T, C // nh
+
+    def rand(*shape):
+        return rng.standard_normal(shape, dtype=numpy.float32)
+
+    def linear(n_in, n_out):  # y = x W^T; backward: dx = g W, dW = g^T x
+        x, w, g = rand(N, n_in), rand(n_out, n_in), rand(N, n_out)
+        return [(x, w.T), (g, w), (g.T, x)]
+
+    def batched(m, k, n):  # y = a @ b per (batch, head); backward: da = g b^T, db = a^T g
+        a, b, g = rand(B, nh, m, k), rand(B, nh, k, n), rand(B, nh, m, n)
+        return [(a, b), (g, b.swapaxes(-1, -2)), (a.swapaxes(-1, -2), g)]
+
+    pairs = []
+    for _ in range(config.n_layer):  # new arrays per layer, so none is still in cache
+        pairs += (linear(C, 3 * C) + batched(T, hs, T) + batched(T, T, hs) + linear(C, C)
+                  + linear(C, 4 * C) + linear(4 * C, C))
+    return pairs + linear(C, config.vocab_size)
+
+
+def matmul_floor(pairs):
+    for a, b in pairs:
+        a @ b
+
+
 # --- timing -----------------------------------------------------------------------------
 
 def timed(step):
@@ -344,19 +379,27 @@ def bench_training(name, args):
                   f"loss at warm-up step {WARMUP_STEPS}: minigrad {warmup_losses[-1]:.6f}, "
                   f"torch {first[-1]:.6f}")
 
-    mine, theirs = [], []
-    for _ in range(args.steps):  # interleaved, so both see the same machine load
+    pairs = step_matmuls(config, batch_size) if rival is not None and args.device == "cpu" else []
+    mine, theirs, floor = [], [], []
+    for _ in range(args.steps):  # interleaved, so all see the same machine load
         seconds, loss = timed(trainer.step)
         mine.append(seconds)
         if rival is not None:
             seconds, rival_loss = timed(rival.step)
             theirs.append(seconds)
+        if pairs:
+            floor.append(timed(lambda: matmul_floor(pairs))[0])
     print(summary("minigrad", mine, tokens))
     if rival is not None:
         print(summary("torch", theirs, tokens))
         print(f"  minigrad / torch: {statistics.median(mine) / statistics.median(theirs):.2f}x "
               f"(median), {min(mine) / min(theirs):.2f}x (min); "
               f"last losses: minigrad {loss:.5f}, torch {rival_loss:.5f}")
+    if floor:
+        print(f"  floor: the step's {len(pairs)} matrix products alone, in bare NumPy, take "
+              f"{statistics.median(floor) * 1e3:.1f} ms median ({min(floor) * 1e3:.1f} min) = "
+              f"{statistics.median(floor) / statistics.median(theirs):.2f}x torch's whole step "
+              f"(median), {min(floor) / min(theirs):.2f}x (min)")
 
     if args.device == "cuda":
         peak, held = cupy_memory(trainer)
