@@ -7,7 +7,8 @@ from .ops.conversion import astype, to_device  # noqa: F401
 from .ops.elementwise import abs, clip, erf, exp, gelu, log, relu, sigmoid, sqrt, tanh  # noqa: F401, A004
 from .ops.indexing import (embedding, equal, greater, greater_equal, less, less_equal,  # noqa: F401
                            masked_fill, not_equal, where)
-from .ops.nn import cross_entropy, dropout, layer_norm, log_softmax, softmax  # noqa: F401
+from .ops.nn import (causal_attention, cross_entropy, dropout, layer_norm,  # noqa: F401
+                     log_softmax, softmax)
 from .ops.reductions import max, mean, min, sum, sum_to, var  # noqa: F401, A004
 from .ops.shape import (broadcast_to, concatenate, expand, reshape, split, squeeze,  # noqa: F401
                         stack, swapaxes, transpose, unsqueeze)

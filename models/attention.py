@@ -129,6 +129,10 @@ class MultiHeadAttention(Module):
 
     keep_weights = False  # see the docstring; off by default, so nothing extra is kept
     last_weights = None
+    # Plain causal attention (no padding mask, cache, dropout or weights wanted) runs as one
+    # F.causal_attention op, which skips the future keys' scores. False: always the explicit
+    # ops below (softmax and all, e.g. to see each of them in a graph); the same values.
+    fused_causal = True
 
     def __init__(self, n_embd, n_head, causal=True, dropout=0.0, bias=True, device=None,
                  generator=None):
@@ -151,19 +155,34 @@ class MultiHeadAttention(Module):
         v = v.reshape(B, T, nh, hs).transpose(0, 2, 1, 3)  # (B, nh, T, hs)
         if kv_cache is not None:
             k, v = kv_cache.append(k, v)                   # (B, nh, Tk, hs), Tk = cached + T
-        Tk = k.shape[2]
+        weights = None
+        if self._only_causal(key_padding_mask, kv_cache, return_weights):
+            # the math below in one op that never computes the scores of future keys
+            y = F.causal_attention(q, k, v)                 # (B, nh, T, hs)
+        else:
+            weights = self._weights(q, k, key_padding_mask)  # (B, nh, T, Tk)
+            y = self.attn_dropout(weights) @ v              # (B, nh, T, hs)
+        y = y.transpose(0, 2, 1, 3).reshape(B, T, C)        # (B, T, C): heads side by side
+        y = self.resid_dropout(self.c_proj(y))              # (B, T, C)
+        return (y, weights) if return_weights else y
 
+    def _weights(self, q, k, key_padding_mask):
+        B, nh, T, hs = q.shape
+        Tk = k.shape[2]
         # scaling q by 1/sqrt(hs) equals scaling the scores, on T*hs numbers instead of T*Tk
         scores = (q * (1.0 / math.sqrt(hs))) @ k.swapaxes(-1, -2)  # (B, nh, T, Tk)
-        mask = self._mask(x.xp, B, T, Tk, key_padding_mask)        # broadcasts to (B, nh, T, Tk)
+        mask = self._mask(q.xp, B, T, Tk, key_padding_mask)        # broadcasts to (B, nh, T, Tk)
         # the fused form of masked_fill(mask, masked_value) then softmax (see SelfAttention)
         weights = F.softmax(scores, axis=-1, mask=mask)     # (B, nh, T, Tk)
         if self.keep_weights:
             self.last_weights = weights.detach()            # (B, nh, T, Tk), values only
-        y = self.attn_dropout(weights) @ v                  # (B, nh, T, hs)
-        y = y.transpose(0, 2, 1, 3).reshape(B, T, C)        # (B, T, C): heads side by side
-        y = self.resid_dropout(self.c_proj(y))              # (B, T, C)
-        return (y, weights) if return_weights else y
+        return weights
+
+    def _only_causal(self, key_padding_mask, kv_cache, return_weights):
+        """Plain causal self-attention, with no weights wanted: F.causal_attention can do it."""
+        dropout_on = self.attn_dropout.training and self.attn_dropout.p > 0
+        return (self.fused_causal and self.causal and key_padding_mask is None
+                and kv_cache is None and not (return_weights or self.keep_weights or dropout_on))
 
     def _mask(self, xp, B, T, Tk, key_padding_mask):
         """True where a query must not attend: future keys (causal) and padding keys."""

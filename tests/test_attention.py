@@ -8,6 +8,7 @@ from model_helpers import gradcheck_module, to_float64
 
 import minigrad
 import minigrad.functional as F
+from minigrad.autograd import topological_order
 from models import KVCache, MultiHeadAttention, SelfAttention
 
 B, T, C, NH = 2, 4, 8, 2
@@ -114,6 +115,25 @@ def test_multi_head_equals_separate_heads_concatenated_then_projected(causal):
     assert weights.shape == (B, 3, 5, 5)
     for h, (_, head_weights) in enumerate(per_head):
         np.testing.assert_allclose(weights.numpy()[:, h], head_weights.numpy(), atol=1e-14)
+
+
+def test_multi_head_fused_causal_path_equals_the_explicit_one():
+    # a plain causal forward takes F.causal_attention; T = 70 spans two of its 64-query
+    # chunks. fused_causal = False takes the explicit ops.
+    mha = randomize_biases(to_float64(MultiHeadAttention(12, 3)))
+    results = []
+    for fused in (True, False):
+        mha.fused_causal = fused
+        x = float64_input(B, 70, 12)
+        y = mha(x)
+        ops = {function.name for function in topological_order([y])}
+        assert ("CausalAttention" in ops, "Softmax" in ops) == (fused, not fused)
+        mha.zero_grad()
+        (y * y).sum().backward()
+        results.append([y.numpy(), x.grad.numpy()] + [p.grad.numpy() for p in mha.parameters()])
+    mha.fused_causal = True
+    for fast, explicit in zip(*results):
+        np.testing.assert_allclose(fast, explicit, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("causal", [True, False])

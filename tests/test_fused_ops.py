@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_ops import (DTYPES, checks, cross_entropy_inputs, cross_entropy_shapes, each,
-                      layer_norm_shapes, normal, np_cross_entropy, np_log_softmax, np_softmax,
+from test_ops import (DTYPES, attention_shapes, checks, cross_entropy_inputs,
+                      cross_entropy_shapes, each, layer_norm_shapes, normal, np_cross_entropy, np_log_softmax, np_softmax,
                       seeds, softmax_axis, unary)
 
 import minigrad as mg
@@ -23,7 +23,7 @@ import minigrad.ops
 from minigrad.autograd import FusedFunction
 from minigrad.ops.elementwise import GELU
 from minigrad import backend
-from minigrad.ops.nn import CrossEntropy, LayerNorm, Softmax
+from minigrad.ops.nn import CausalAttention, CrossEntropy, LayerNorm, Softmax
 
 TIGHT = dict(rtol=1e-10, atol=1e-12)  # float64, the same math in a different order
 
@@ -50,6 +50,7 @@ FUSED = [
               cross_entropy_inputs),
     FusedCase("LayerNorm", LayerNorm, (1e-5,), layer_norm_shapes(affine=2)),
     FusedCase("Softmax", Softmax, (), softmax_axis()),
+    FusedCase("CausalAttention", CausalAttention, (), attention_shapes()),
 ]
 
 

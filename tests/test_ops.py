@@ -251,6 +251,15 @@ def layer_norm_shapes(draw, affine):
 
 
 @st.composite
+def attention_shapes(draw):
+    """q, k, v (..., T, head_size) and a chunk size: T from 1 (a single query) past a few chunks."""
+    lead = draw(shapes(max_dims=2))
+    T, head_size, value_size = draw(st.integers(1, 7)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    qk = lead + (T, head_size)
+    return Draw((qk, qk, lead + (T, value_size)), dict(chunk=draw(st.integers(1, 4))))
+
+
+@st.composite
 def embedding_shapes(draw):
     rows, dim = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     return Draw(((rows, dim), draw(shapes(min_dims=1, max_dims=2))), {})
@@ -353,6 +362,13 @@ def np_layer_norm(x, weight=None, bias=None, eps=1e-5):
     centered = x - x.mean(axis=-1, keepdims=True)
     y = centered / np.sqrt((centered**2).mean(axis=-1, keepdims=True) + eps)
     return y * (1.0 if weight is None else weight) + (0.0 if bias is None else bias)
+
+
+def np_causal_attention(q, k, v, chunk):
+    T = q.shape[-2]
+    scores = q @ k.swapaxes(-1, -2) / math.sqrt(q.shape[-1])
+    scores = np.where(np.triu(np.ones((T, T), dtype=bool), k=1), -np.inf, scores)
+    return np_softmax(scores) @ v
 
 
 def np_expand(x, target):
@@ -564,6 +580,8 @@ OPS = [
     OpCase("layer_norm(weight)", mg.layer_norm, np_layer_norm, layer_norm_shapes(affine=1)),
     OpCase("layer_norm(weight, bias)", mg.layer_norm, np_layer_norm,
            layer_norm_shapes(affine=2), gradgrad=True),
+    OpCase("causal_attention", mg.causal_attention, np_causal_attention, attention_shapes(),
+           gradgrad=True),
     OpCase("embedding (repeated ids)", mg.embedding, lambda w, ids: w[ids],
            embedding_shapes(), embedding_inputs, gradgrad=True),
     OpCase("embedding fixed ids", mg.embedding, lambda w, ids: w[ids],
@@ -835,6 +853,10 @@ ERRORS = [  # (what, call on a device, exception, regex the message must contain
     ("layer_norm weight shape",
      lambda d: mg.layer_norm(zeros(2, 3, device=d), zeros(2, device=d)),
      ValueError, r"needs weight and bias of shape \(3,\)"),
+    ("causal_attention shapes",
+     lambda d: mg.causal_attention(zeros(2, 4, 3, device=d), zeros(2, 5, 3, device=d),
+                                   zeros(2, 5, 3, device=d)),
+     ValueError, r"causal_attention needs q and k of one shape .* got q \(2, 4, 3\), k \(2, 5, 3\)"),
     ("dropout probability", lambda d: mg.dropout(zeros(2, device=d), 1.5),
      ValueError, r"dropout probability must be in \[0, 1\], got 1.5"),
     ("gelu approximation", lambda d: mg.gelu(zeros(2, device=d), approximate="fast"),
