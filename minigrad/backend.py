@@ -119,8 +119,26 @@ def scatter_add(target, index, values):
     """target[index] += values, adding up repeated indices (in place)."""
     if device_of(target) == "cuda":
         cupyx.scatter_add(target, index, values)
+    elif len(index) == 1 and hasattr(index[0], "dtype") and index[0].dtype.kind in "iu":
+        # one integer array picking rows, as in an embedding's gradient
+        _add_rows(target, index[0], values)
     else:
         numpy.add.at(target, index, values)
+
+
+def _add_rows(target, rows, values):
+    """target[rows] += values for integer `rows` along axis 0, repeats adding up. Sorting
+    makes each distinct row one run of picks; each run is summed and added once
+    (several times faster than numpy.add.at, which adds one pick at a time)."""
+    rows = rows.reshape(-1)
+    if rows.size == 0:
+        return
+    rows = numpy.where(rows < 0, rows + target.shape[0], rows)  # -1 and n - 1: the same row
+    values = values.reshape(rows.shape + target.shape[1:])
+    order = numpy.argsort(rows, kind="stable")
+    ordered = rows[order]
+    starts = numpy.flatnonzero(numpy.concatenate(([True], ordered[1:] != ordered[:-1])))
+    target[ordered[starts]] += numpy.add.reduceat(values[order], starts, axis=0)
 
 
 BLOCK = 1 << 16  # elements per block: a few 256 KiB temporaries fit in a CPU core's L2 cache

@@ -35,6 +35,18 @@ def test_blocks_of_updates_the_arrays_themselves(layout):
     np.testing.assert_array_equal(a, want)
 
 
+@pytest.mark.parametrize("rows_shape", [(7,), (3, 4), (0,)])
+def test_scatter_add_of_rows_matches_add_at(rows_shape):
+    # repeated rows add up; -1 and 4 name the same row; rows may be any shape or empty
+    rng = np.random.default_rng(0)
+    rows = rng.choice([0, 2, 2, 4, -1, -3], size=rows_shape)
+    values = rng.standard_normal(rows_shape + (2, 3))
+    got, want = np.ones((5, 2, 3)), np.ones((5, 2, 3))
+    backend.scatter_add(got, (rows,), values)
+    np.add.at(want, (rows,), values)
+    np.testing.assert_allclose(got, want, rtol=1e-15, atol=1e-15)
+
+
 def test_gelu_on_a_large_tensor_matches_its_composite():
     x = mg.tensor(np.random.default_rng(1).standard_normal(backend.BLOCK * 2 + 3), requires_grad=True)
     fused = mg.gelu(x)
