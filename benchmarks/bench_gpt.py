@@ -27,6 +27,7 @@ Run from the repository root:
   python benchmarks/bench_gpt.py --config medium --steps 3 --torch
   python benchmarks/bench_gpt.py --generate
   python benchmarks/bench_gpt.py --memory --config all
+  python benchmarks/bench_gpt.py --growth 1000
 """
 import argparse
 import ctypes
@@ -396,7 +397,8 @@ def bench_training(name, args):
               f"(median), {min(mine) / min(theirs):.2f}x (min); "
               f"last losses: minigrad {loss:.5f}, torch {rival_loss:.5f}")
     if floor:
-        print(f"  floor: the step's {len(pairs)} matrix products alone, in bare NumPy, take "
+        print(f"  floor: the model's {len(pairs)} matrix products (full attention, as PyTorch "
+              f"does them) alone, in bare NumPy, take "
               f"{statistics.median(floor) * 1e3:.1f} ms median ({min(floor) * 1e3:.1f} min) = "
               f"{statistics.median(floor) / statistics.median(theirs):.2f}x torch's whole step "
               f"(median), {min(floor) / min(theirs):.2f}x (min)")
@@ -460,6 +462,33 @@ def peak_rss_growth(framework, name, steps=3):
     return max_rss_bytes() - before
 
 
+def bench_growth(args):
+    """RSS and live Python objects while training: a leak shows as steady growth."""
+    import gc
+    name = "small" if args.config == "all" else args.config
+    config, batch_size = CONFIGS[name]
+    trainer = MinigradTrainer(config, *make_batch(config, batch_size), args.device)
+    checkpoints = {args.growth // 10, args.growth // 2, args.growth}
+    print(f"\n== {name}: {args.growth} training steps")
+    for step in range(1, args.growth + 1):
+        trainer.step()
+        if step in checkpoints:
+            gc.collect()
+            print(f"  step {step:6d}: RSS {current_rss_bytes() / MB:8.1f} MB, "
+                  f"{len(gc.get_objects()):,} Python objects")
+
+
+def current_rss_bytes():
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return max_rss_bytes()  # no /proc (macOS): the peak, which still shows growth
+
+
 def bench_memory(args):
     """Each framework in a fresh process, so one's cached memory cannot hide the other's."""
     import subprocess
@@ -492,6 +521,8 @@ def main():
                         help="time generation with and without the KV cache instead of training")
     parser.add_argument("--memory", action="store_true",
                         help="compare peak RSS with PyTorch, each in a fresh process")
+    parser.add_argument("--growth", type=int, metavar="STEPS",
+                        help="train STEPS steps, printing RSS and object counts (a leak grows)")
     args = parser.parse_args()
     if args.device == "cuda":
         minigrad.backend.require_cuda()
@@ -499,6 +530,10 @@ def main():
         set_openblas_threads(args.threads)
 
     print("\n".join(environment_lines()))
+    if args.growth:
+        bench_growth(args)
+        print(f"\n{load_line()}")
+        return
     if args.memory:
         bench_memory(args)
         print(f"\n{load_line()}")

@@ -1,0 +1,44 @@
+"""The benchmark scripts run, and the matmul floor lists the model's products."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import bench_gpt  # noqa: E402
+
+
+def run_bench(*args):
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "bench_gpt.py"), *args],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    return done.stdout
+
+
+def test_training_benchmark_prints_step_times_and_memory():
+    out = run_bench("--config", "small", "--steps", "1")
+    assert "== small:" in out and "minigrad  step median" in out
+    assert "NumPy arrays allocated during a step peak at" in out
+    assert "BLAS:" in out and "load average:" in out
+
+
+def test_growth_benchmark_prints_rss_and_objects_at_each_checkpoint():
+    out = run_bench("--growth", "4")
+    lines = [line for line in out.splitlines() if "Python objects" in line]
+    assert [line.split(":")[0].split()[-1] for line in lines] == ["2", "4"]  # 4 // 10 = 0: skipped
+
+
+def test_matmul_floor_has_every_product_of_a_training_step():
+    config, batch = bench_gpt.CONFIGS["small"]
+    pairs = bench_gpt.step_matmuls(config, batch)
+    # per block: 4 linears and 2 attention products, each forward + 2 backward; then lm_head
+    assert len(pairs) == config.n_layer * 6 * 3 + 3
+    flops = sum(2 * a.shape[-1] * (a @ b).size for a, b in pairs)  # every pair multiplies
+    C, N, T = config.n_embd, batch * config.block_size, config.block_size
+    weights_per_token = 12 * C * C * config.n_layer + C * config.vocab_size  # every Linear
+    attention = 2 * (2 * N * T * C) * config.n_layer  # q k^T and weights @ v, all heads
+    assert flops == 3 * (2 * N * weights_per_token + attention)  # forward + 2x in backward
+    assert all(a.dtype == np.float32 and b.dtype == np.float32 for a, b in pairs)
