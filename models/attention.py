@@ -157,7 +157,7 @@ class MultiHeadAttention(Module):
             k, v = kv_cache.append(k, v)                   # (B, nh, Tk, hs), Tk = cached + T
         weights = None
         if self._only_causal(key_padding_mask, kv_cache, return_weights):
-            # the math below in one op that never computes the scores of future keys
+            # the else branch's math in one op, which skips the scores of future keys
             y = F.causal_attention(q, k, v)                 # (B, nh, T, hs)
         else:
             weights = self._weights(q, k, key_padding_mask)  # (B, nh, T, Tk)
