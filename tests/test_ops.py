@@ -857,6 +857,11 @@ ERRORS = [  # (what, call on a device, exception, regex the message must contain
      lambda d: mg.causal_attention(zeros(2, 4, 3, device=d), zeros(2, 5, 3, device=d),
                                    zeros(2, 5, 3, device=d)),
      ValueError, r"causal_attention needs q and k of one shape .* got q \(2, 4, 3\), k \(2, 5, 3\)"),
+    ("causal_attention dtypes",
+     lambda d: mg.causal_attention(zeros(2, 3, device=d), zeros(2, 3, device=d),
+                                   zeros(2, 3, device=d).astype("float64")),
+     TypeError, r"causal_attention needs q, k, v of one floating dtype, got float32, float32, "
+                r"float64"),
     ("dropout probability", lambda d: mg.dropout(zeros(2, device=d), 1.5),
      ValueError, r"dropout probability must be in \[0, 1\], got 1.5"),
     ("gelu approximation", lambda d: mg.gelu(zeros(2, device=d), approximate="fast"),

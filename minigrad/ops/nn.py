@@ -257,6 +257,9 @@ def causal_attention(q, k, v, chunk=64):
     if q.ndim < 2 or q.shape != k.shape or q.shape[:-1] != v.shape[:-1]:
         raise ValueError(f"causal_attention needs q and k of one shape (..., T, head_size) and "
                          f"v of shape (..., T, any); got q {q.shape}, k {k.shape}, v {v.shape}")
+    if len({q.dtype, k.dtype, v.dtype}) > 1 or q.dtype.kind != "f":
+        raise TypeError(f"causal_attention needs q, k, v of one floating dtype, got "
+                        f"{q.dtype}, {k.dtype}, {v.dtype}")
     if chunk < 1:
         raise ValueError(f"causal_attention: chunk must be at least 1, got {chunk}")
     return CausalAttention(chunk)(q, k, v)
