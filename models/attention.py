@@ -129,7 +129,7 @@ class MultiHeadAttention(Module):
 
     keep_weights = False  # see the docstring; off by default, so nothing extra is kept
     last_weights = None
-    # Plain causal attention (no padding mask, cache, dropout or weights wanted) runs as one
+    # Plain causal attention (no padding, cached keys, dropout or weights wanted) runs as one
     # F.causal_attention op, which skips the future keys' scores. False: always the explicit
     # ops below (softmax and all, e.g. to see each of them in a graph); the same values.
     fused_causal = True
@@ -156,7 +156,7 @@ class MultiHeadAttention(Module):
         if kv_cache is not None:
             k, v = kv_cache.append(k, v)                   # (B, nh, Tk, hs), Tk = cached + T
         weights = None
-        if self._only_causal(key_padding_mask, kv_cache, return_weights):
+        if self._only_causal(key_padding_mask, k.shape[2] > T, return_weights):
             # the else branch's math in one op, which skips the scores of future keys
             y = F.causal_attention(q, k, v)                 # (B, nh, T, hs)
         else:
@@ -178,11 +178,12 @@ class MultiHeadAttention(Module):
             self.last_weights = weights.detach()            # (B, nh, T, Tk), values only
         return weights
 
-    def _only_causal(self, key_padding_mask, kv_cache, return_weights):
-        """Plain causal self-attention, with no weights wanted: F.causal_attention can do it."""
+    def _only_causal(self, key_padding_mask, earlier_keys, return_weights):
+        """Plain causal self-attention (no cached keys from earlier steps, no padding, no
+        dropout), with no weights wanted: F.causal_attention can do it."""
         dropout_on = self.attn_dropout.training and self.attn_dropout.p > 0
         return (self.fused_causal and self.causal and key_padding_mask is None
-                and kv_cache is None and not (return_weights or self.keep_weights or dropout_on))
+                and not (earlier_keys or return_weights or self.keep_weights or dropout_on))
 
     def _mask(self, xp, B, T, Tk, key_padding_mask):
         """True where a query must not attend: future keys (causal) and padding keys."""
