@@ -530,21 +530,13 @@ def main():
         set_openblas_threads(args.threads)
 
     print("\n".join(environment_lines()))
-    if args.growth:
-        bench_growth(args)
-        print(f"\n{load_line()}")
-        return
-    if args.memory:
-        bench_memory(args)
-        print(f"\n{load_line()}")
-        return
-    if args.generate:
-        bench_generation(args)
-        print(f"\n{load_line()}")
-        return
-    names = list(CONFIGS) if args.config == "all" else [args.config]
-    for name in names:
-        bench_training(name, args)
+    mode = ((args.growth and bench_growth) or (args.memory and bench_memory)
+            or (args.generate and bench_generation))
+    if mode:
+        mode(args)
+    else:
+        for name in (list(CONFIGS) if args.config == "all" else [args.config]):
+            bench_training(name, args)
     print(f"\n{load_line()}")
 
 

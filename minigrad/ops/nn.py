@@ -82,13 +82,16 @@ class CausalAttention(FusedFunction):
         return [(r0, min(r0 + self.chunk, T)) for r0 in range(0, T, self.chunk)]
 
     def forward(self, q, k, v):
-        xp, scale = self.xp, 1.0 / math.sqrt(q.shape[-1])
+        xp = self.xp
+        self.scale = scale = 1.0 / math.sqrt(q.shape[-1])
         y = xp.empty(q.shape[:-1] + v.shape[-1:], dtype=q.dtype)
         self.weights = []  # each chunk's softmax, (..., r1 - r0, r1), kept for backward
         for r0, r1 in self._chunks(q.shape[-2]):
             scores = q[..., r0:r1, :] @ k[..., :r1, :].swapaxes(-1, -2)  # (..., n, r1)
             scores *= scale
-            n = r1 - r0  # the last n keys face these n queries: mask above the diagonal
+            # the last n keys face these n queries: mask above the diagonal. -inf is safe
+            # here: the diagonal is never masked, so no row is all -inf (no 0/0)
+            n = r1 - r0
             scores[..., r0:] += xp.triu(xp.full((n, n), -xp.inf, dtype=q.dtype), k=1)
             weights = backend.blockwise(partial(_softmax, axis=-1), scores, row_length=r1)
             self.weights.append(weights)
@@ -97,7 +100,7 @@ class CausalAttention(FusedFunction):
 
     def backward_arrays(self, gy):  # d attention: gv = w^T g, gw = g v^T, gs = d softmax(gw)
         q, k, v = (x.data for x in self.inputs)
-        xp, scale = self.xp, 1.0 / math.sqrt(q.shape[-1])
+        xp, scale = self.xp, self.scale
         gq, gk, gv = xp.empty_like(q), xp.zeros_like(k), xp.zeros_like(v)
         for (r0, r1), weights in zip(self._chunks(q.shape[-2]), self.weights):
             g = gy[..., r0:r1, :]                                       # (..., n, hs)
@@ -187,9 +190,9 @@ class LayerNorm(FusedFunction):
         xhat, weight = self.xhat, self.inputs[1].data
         gx = backend.blockwise(partial(_layer_norm_grad, weight=weight),
                                xhat, self.rstd, gy, row_length=gy.shape[-1])
-        rows = xhat.reshape(-1, xhat.shape[-1]), gy.reshape(-1, gy.shape[-1])
-        gweight = self.xp.einsum("nc,nc->c", *rows)  # sum over rows of gy * xhat, no temporary
-        return gx, gweight, rows[1].sum(axis=0)
+        xhat_rows, gy_rows = xhat.reshape(-1, xhat.shape[-1]), gy.reshape(-1, gy.shape[-1])
+        gweight = self.xp.einsum("nc,nc->c", gy_rows, xhat_rows)  # sum of gy * xhat, no temporary
+        return gx, gweight, gy_rows.sum(axis=0)
 
     def composite(self, x, weight, bias):
         centered = x - x.mean(axis=-1, keepdims=True)
