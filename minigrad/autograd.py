@@ -406,7 +406,7 @@ def _seed_gradient(output, given):
             "this tensor does not require grad and has no graph: did you compute it under "
             "no_grad(), or from tensors made without requires_grad=True?")
     if given is None:
-        if output.size != 1:
+        if output.numel() != 1:
             raise RuntimeError(
                 f"backward() on a tensor of shape {output.shape} needs a gradient argument; "
                 "an implicit gradient exists only for a single-element (scalar) output, "

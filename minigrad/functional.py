@@ -10,5 +10,5 @@ from .ops.indexing import (embedding, equal, greater, greater_equal, less, less_
 from .ops.nn import (causal_attention, cross_entropy, dropout, layer_norm,  # noqa: F401
                      log_softmax, softmax)
 from .ops.reductions import max, mean, min, sum, sum_to, var  # noqa: F401, A004
-from .ops.shape import (broadcast_to, concatenate, expand, reshape, split, squeeze,  # noqa: F401
-                        stack, swapaxes, transpose, unsqueeze)
+from .ops.shape import (broadcast_to, chunk, concatenate, expand, permute, reshape,  # noqa: F401
+                        split, squeeze, stack, swapaxes, tensor_split, transpose, unsqueeze)

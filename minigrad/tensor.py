@@ -52,14 +52,17 @@ class Tensor:
     shape = property(lambda self: self._data.shape)
     ndim = property(lambda self: self._data.ndim)
     dtype = property(lambda self: self._data.dtype)
-    size = property(lambda self: self._data.size, doc="number of elements (NumPy's size)")
     device = property(lambda self: backend.device_of(self._data))
     xp = property(lambda self: backend.get_array_module(self._data), doc="numpy or cupy")
     is_leaf = property(lambda self: self.creator is None)
 
     @property
     def T(self):
-        return shape.transpose(self)
+        return shape.permute(self)
+
+    def size(self, dim=None):
+        """The shape, as PyTorch's size() gives it (size(d): one axis); numel() counts elements."""
+        return self.shape if dim is None else self.shape[dim]
 
     def numel(self):
         return self._data.size
@@ -333,10 +336,12 @@ class Tensor:
     def flatten(self):
         return shape.reshape(self, -1)
 
-    def transpose(self, *axes):
-        return shape.transpose(self, *axes)
+    def permute(self, *axes):
+        return shape.permute(self, *axes)
 
-    permute = transpose
+    def transpose(self, dim0, dim1):
+        """Swap two axes (PyTorch's meaning; NumPy's reordering is permute, reversal is .T)."""
+        return shape.transpose(self, dim0, dim1)
 
     def swapaxes(self, a, b):
         return shape.swapaxes(self, a, b)

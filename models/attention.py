@@ -149,10 +149,10 @@ class MultiHeadAttention(Module):
     def forward(self, x, key_padding_mask=None, kv_cache=None, return_weights=False):
         B, T, C = x.shape
         nh, hs = self.n_head, self.head_size
-        q, k, v = F.split(self.c_attn(x), 3, axis=2)       # 3 x (B, T, C)
-        q = q.reshape(B, T, nh, hs).transpose(0, 2, 1, 3)  # (B, nh, T, hs)
-        k = k.reshape(B, T, nh, hs).transpose(0, 2, 1, 3)  # (B, nh, T, hs)
-        v = v.reshape(B, T, nh, hs).transpose(0, 2, 1, 3)  # (B, nh, T, hs)
+        q, k, v = F.split(self.c_attn(x), C, axis=2)       # 3 x (B, T, C)
+        q = q.reshape(B, T, nh, hs).permute(0, 2, 1, 3)  # (B, nh, T, hs)
+        k = k.reshape(B, T, nh, hs).permute(0, 2, 1, 3)  # (B, nh, T, hs)
+        v = v.reshape(B, T, nh, hs).permute(0, 2, 1, 3)  # (B, nh, T, hs)
         if kv_cache is not None:
             k, v = kv_cache.append(k, v)                   # (B, nh, Tk, hs), Tk = cached + T
         weights = None
@@ -162,7 +162,7 @@ class MultiHeadAttention(Module):
         else:
             weights = self._weights(q, k, key_padding_mask)  # (B, nh, T, Tk)
             y = self.attn_dropout(weights) @ v              # (B, nh, T, hs)
-        y = y.transpose(0, 2, 1, 3).reshape(B, T, C)        # (B, T, C): heads side by side
+        y = y.permute(0, 2, 1, 3).reshape(B, T, C)        # (B, T, C): heads side by side
         y = self.resid_dropout(self.c_proj(y))              # (B, T, C)
         return (y, weights) if return_weights else y
 

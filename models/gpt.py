@@ -129,7 +129,7 @@ class GPT(Module):
         if length > config.block_size:
             raise ValueError(f"cannot forward a sequence of length {length}: "
                              f"block_size is only {config.block_size}")
-        if idx.size:
+        if idx.numel():
             low, high = int(idx.data.min()), int(idx.data.max())
             if low < 0 or high >= config.vocab_size:
                 bad = low if low < 0 else high
@@ -183,7 +183,7 @@ class GPT(Module):
         """Parameter count (the tied wte/lm_head matrix once); non_embedding leaves out wpe,
         as nanoGPT reports it."""
         total = super().num_parameters()
-        return total - self.transformer.wpe.weight.size if non_embedding else total
+        return total - self.transformer.wpe.weight.numel() if non_embedding else total
 
     def configure_optimizers(self, weight_decay, learning_rate, betas=(0.9, 0.95), eps=1e-8):
         """AdamW with decay on matrices (ndim >= 2: Linear weights, embeddings) and none on

@@ -225,7 +225,21 @@ def split_sections(draw, as_indices):
     else:           # equal pieces
         sections = draw(st.integers(1, 3))
         shape[axis] = sections * draw(st.integers(1, 2))
-    return Draw((tuple(shape),), dict(sections=sections, axis=axis))
+    return Draw((tuple(shape),), dict(indices_or_sections=sections, axis=axis))
+
+
+@st.composite
+def split_sizes(draw, as_list):
+    """PyTorch's split: one chunk size (the last chunk may be shorter), or a list of sizes."""
+    shape = list(draw(shapes(min_dims=1)))
+    axis = draw(st.integers(-len(shape), len(shape) - 1))
+    if as_list:
+        sizes = draw(st.lists(st.integers(0, 3), min_size=1, max_size=3))
+        shape[axis] = sum(sizes)
+        return Draw((tuple(shape),), dict(split_size_or_sections=sizes, axis=axis))
+    shape[axis] = max(shape[axis], 1)
+    size = draw(st.integers(1, 3))
+    return Draw((tuple(shape),), dict(split_size_or_sections=size, axis=axis))
 
 
 @st.composite
@@ -325,7 +339,7 @@ np_erf = np.vectorize(math.erf, otypes=[np.float64])
 
 def const_like(x, low=0.5, high=1.5):
     """A fixed array shaped and typed like x (a Tensor or an ndarray), on x's device."""
-    values = np.linspace(low, high, x.size).reshape(x.shape).astype(x.dtype)
+    values = np.linspace(low, high, int(np.prod(x.shape))).reshape(x.shape).astype(x.dtype)
     return x.xp.asarray(values) if isinstance(x, mg.Tensor) else values
 
 
@@ -380,8 +394,20 @@ def np_unsqueeze(x, axis):
     return np.expand_dims(x, axis)
 
 
-def np_split(x, sections, axis):
-    return tuple(np.split(x, sections, axis=axis))
+def np_split(x, indices_or_sections, axis):
+    return tuple(np.array_split(x, indices_or_sections, axis=axis))
+
+
+def np_split_sizes(x, split_size_or_sections, axis):
+    sizes = split_size_or_sections
+    if isinstance(sizes, int):
+        return tuple(np.split(x, range(sizes, x.shape[axis], sizes), axis=axis))
+    return tuple(np.split(x, np.cumsum(sizes)[:-1], axis=axis))
+
+
+def np_chunk(x, chunks, axis):
+    size = -(-x.shape[axis] // chunks)
+    return tuple(np.split(x, range(size, x.shape[axis], size), axis=axis))
 
 
 # --- the table ----------------------------------------------------------------------------
@@ -496,11 +522,13 @@ OPS = [
     OpCase("reshape(*sizes)", lambda x: x.reshape(-1, 2), lambda x: x.reshape(-1, 2),
            fixed((3, 2, 2))),
     OpCase("flatten", lambda x: x.flatten(), np.ravel, unary()),
-    OpCase("transpose(*axes)", lambda x, axes: x.transpose(*axes),
+    OpCase("permute(*axes)", lambda x, axes: x.permute(*axes),
            lambda x, axes: x.transpose(axes), permutation()),
     OpCase("permute(axes)", lambda x, axes: x.permute(axes),
            lambda x, axes: x.transpose(axes), permutation()),
-    OpCase("transpose()", lambda x: x.transpose(), np.transpose, unary()),
+    OpCase("permute()", lambda x: x.permute(), np.transpose, unary()),
+    OpCase("transpose(d0, d1) swaps two axes", lambda x, a, b: x.transpose(a, b),
+           lambda x, a, b: np.swapaxes(x, a, b), two_axes()),
     OpCase(".T", lambda x: x.T, lambda x: x.T, unary()),
     OpCase("swapaxes", lambda x, a, b: x.swapaxes(a, b),
            lambda x, a, b: np.swapaxes(x, a, b), two_axes()),
@@ -548,13 +576,19 @@ OPS = [
            lambda *xs, axis: np.concatenate(xs, axis=axis), concat_pieces()),
     OpCase("stack", lambda *xs, axis: mg.stack(xs, axis=axis),
            lambda *xs, axis: np.stack(xs, axis=axis), stack_pieces()),
-    OpCase("split into equal parts", lambda x, **p: mg.split(x, **p), np_split,
-           split_sections(as_indices=False)),
-    OpCase("split at indices", lambda x, **p: mg.split(x, **p), np_split,
+    OpCase("split into chunks of a size", lambda x, **p: mg.split(x, **p), np_split_sizes,
+           split_sizes(as_list=False)),
+    OpCase("split into listed sizes", lambda x, **p: mg.split(x, **p), np_split_sizes,
+           split_sizes(as_list=True)),
+    OpCase("chunk", lambda x: mg.chunk(x, 3, axis=-1), lambda x: np_chunk(x, 3, axis=-1),
+           fixed((2, 7))),
+    OpCase("tensor_split into nearly equal parts", lambda x, **p: mg.tensor_split(x, **p),
+           np_split, split_sections(as_indices=False)),
+    OpCase("tensor_split at indices", lambda x, **p: mg.tensor_split(x, **p), np_split,
            split_sections(as_indices=True)),
-    OpCase("split, some outputs unused", lambda x: mg.split(x, [1, 3], axis=1)[::2],
+    OpCase("split, some outputs unused", lambda x: mg.split(x, [1, 2, 1], axis=1)[::2],
            lambda x: np.split(x, [1, 3], axis=1)[::2], fixed((2, 4))),
-    OpCase("split, one output used", lambda x: mg.split(x, 3, axis=-1)[1],
+    OpCase("split, one output used", lambda x: mg.split(x, 2, axis=-1)[1],
            lambda x: np.split(x, 3, axis=-1)[1], fixed((2, 6))),
     # selection
     OpCase("where(c, x, y)", mg.where, np.where, broadcasting(3), each(boolean, normal)),
@@ -743,7 +777,7 @@ def test_power_gradient_at_zero_base(power, slope, device):
 
 def test_unused_split_outputs_get_zero_gradient(device):
     x = mg.tensor(np.arange(6.0), device=device, requires_grad=True)
-    first, _, third = mg.split(x, [1, 4])
+    first, _, third = mg.split(x, [1, 3, 2])
     (first * 2.0 + third.sum()).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [2, 0, 0, 0, 1, 1])
 
@@ -825,12 +859,18 @@ ERRORS = [  # (what, call on a device, exception, regex the message must contain
      lambda d: mg.where(zeros(2, device=d), 1.0, 2.0), TypeError, r"boolean condition.*float32"),
     ("squeeze of a non-1 axis", lambda d: zeros(2, 3, device=d).squeeze(1),
      ValueError, r"cannot squeeze axis 1 of shape \(2, 3\)"),
-    ("transpose with a repeated axis", lambda d: zeros(2, 3, device=d).transpose(0, 0),
+    ("permute with a repeated axis", lambda d: zeros(2, 3, device=d).permute(0, 0),
      ValueError, r"not a permutation of 2 dimensions"),
-    ("transpose with too few axes", lambda d: zeros(2, 3, 4, device=d).transpose(1, 0),
+    ("permute with too few axes", lambda d: zeros(2, 3, 4, device=d).permute(1, 0),
      ValueError, r"not a permutation of 3 dimensions"),
-    ("transpose with an axis out of range", lambda d: zeros(2, 3, device=d).transpose(1, 2),
+    ("permute with an axis out of range", lambda d: zeros(2, 3, device=d).permute(1, 2),
      ValueError, r"not a permutation of 2 dimensions"),
+    ("transpose with an axis out of range", lambda d: zeros(2, 3, device=d).transpose(1, 2),
+     ValueError, r"transpose: axis 2 is out of range for a tensor with 2 dimensions"),
+    ("split with sizes that do not add up", lambda d: mg.split(zeros(5, device=d), [2, 2]),
+     ValueError, r"split: sizes \[2, 2\] must .* add up to the length 5"),
+    ("split with a zero size", lambda d: mg.split(zeros(5, device=d), 0),
+     ValueError, r"split: split_size must be a positive int, got 0"),
     ("squeeze axis out of range", lambda d: zeros(3, 1, device=d).squeeze(3),
      ValueError, r"squeeze: axis 3 is out of range for a tensor with 2 dimensions"),
     ("unsqueeze axis out of range", lambda d: zeros(3, 1, device=d).unsqueeze(5),
@@ -848,8 +888,6 @@ ERRORS = [  # (what, call on a device, exception, regex the message must contain
      ValueError, r"expand: -1 .* new leading axis 0"),
     ("reduction axis out of range", lambda d: zeros(2, 3, device=d).sum(axis=2),
      ValueError, r"axis 2 is out of range for a tensor with 2 dimensions"),
-    ("split into unequal parts", lambda d: mg.split(zeros(5, device=d), 2),
-     ValueError, r"cannot split an axis of size 5 into 2 equal parts"),
     ("layer_norm weight shape",
      lambda d: mg.layer_norm(zeros(2, 3, device=d), zeros(2, device=d)),
      ValueError, r"needs weight and bias of shape \(3,\)"),

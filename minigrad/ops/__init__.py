@@ -3,7 +3,8 @@
   arithmetic   + - * / ** neg, matmul
   elementwise  exp log sqrt tanh sigmoid relu gelu erf abs clip
   reductions   sum mean max min var, and sum_to (the engine's un-broadcast)
-  shape        reshape transpose broadcast_to squeeze unsqueeze concatenate stack split
+  shape        reshape permute transpose broadcast_to squeeze unsqueeze concatenate stack
+               split chunk tensor_split
   indexing     getitem (and its scatter-add backward), where, masked_fill, embedding, comparisons
   nn           softmax log_softmax cross_entropy layer_norm dropout
   conversion   astype, to_device

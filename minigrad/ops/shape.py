@@ -1,5 +1,9 @@
-"""Ops that move elements around without changing them: reshape, transpose,
-broadcast, concatenate, split. Each backward moves the gradient back."""
+"""Ops that move elements around without changing them: reshape, permute/transpose,
+broadcast, concatenate, split. Each backward moves the gradient back.
+
+Names follow PyTorch where it and NumPy disagree: transpose(x, d0, d1) swaps two axes
+(permute reorders all of them; Tensor.T reverses them, as in NumPy), split takes chunk
+sizes, chunk takes a number of chunks, and tensor_split cuts at indices as numpy.split does."""
 from ..autograd import Function, as_tensor
 from .reductions import SumTo, sum_to  # noqa: F401 - sum_to lives with the reductions
 
@@ -18,7 +22,7 @@ class Reshape(Function):
         return gy.reshape(self.x_shape)
 
 
-class Transpose(Function):
+class Permute(Function):
     needs_inputs, returns_view = False, True
 
     def __init__(self, axes):
@@ -27,9 +31,9 @@ class Transpose(Function):
     def forward(self, x):
         return x.transpose(self.axes)
 
-    def backward(self, gy):  # d transpose: transpose back with the inverse permutation
+    def backward(self, gy):  # d permute: permute back with the inverse permutation
         inverse = sorted(range(len(self.axes)), key=self.axes.__getitem__)
-        return gy.transpose(inverse)
+        return gy.permute(inverse)
 
 
 class BroadcastTo(Function):
@@ -88,8 +92,9 @@ def reshape(x, *shape):
     return Reshape(shape)(as_tensor(x))
 
 
-def transpose(x, *axes):
-    """Permute axes (all of them reversed when none are given), like numpy.transpose."""
+def permute(x, *axes):
+    """Reorder the axes: output axis i is input axis axes[i] (all reversed when none are
+    given, like numpy.transpose with no arguments)."""
     x = as_tensor(x)
     if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
         axes = tuple(axes[0])
@@ -98,16 +103,22 @@ def transpose(x, *axes):
     elif all(-x.ndim <= a < x.ndim for a in axes):  # out of range: not wrapped, fails below
         axes = tuple(a % x.ndim for a in axes)
     if sorted(axes) != list(range(x.ndim)):
-        raise ValueError(f"transpose axes {axes} are not a permutation of {x.ndim} dimensions")
-    return Transpose(axes)(x)
+        raise ValueError(f"permute axes {axes} are not a permutation of {x.ndim} dimensions")
+    return Permute(axes)(x)
 
 
-def swapaxes(x, a, b):
+def swapaxes(x, a, b, op="swapaxes"):
+    """Exchange axes a and b (NumPy's swapaxes; PyTorch calls it transpose)."""
     x = as_tensor(x)
-    a, b = _axis(a, x.ndim, "swapaxes"), _axis(b, x.ndim, "swapaxes")
+    a, b = _axis(a, x.ndim, op), _axis(b, x.ndim, op)
     axes = list(range(x.ndim))
     axes[a], axes[b] = axes[b], axes[a]
-    return Transpose(tuple(axes))(x)
+    return Permute(tuple(axes))(x)
+
+
+def transpose(x, dim0, dim1):
+    """Swap two axes, as torch.transpose does (numpy.transpose's reordering is permute)."""
+    return swapaxes(x, dim0, dim1, op="transpose")
 
 
 def broadcast_to(x, shape):
@@ -164,16 +175,54 @@ def stack(tensors, axis=0):
     return concatenate([unsqueeze(t, axis) for t in tensors], axis=axis)
 
 
-def split(x, sections, axis=0):
-    """Split into `sections` equal parts (an int) or at the given indices (a list)."""
+def _cuts(sizes):
+    """The indices between consecutive pieces of the given sizes: [2, 3, 1] -> [2, 5]."""
+    ends, total = [], 0
+    for size in sizes[:-1]:
+        total += size
+        ends.append(total)
+    return ends
+
+
+def split(x, split_size_or_sections, axis=0):
+    """PyTorch's split: pieces of `split_size` along `axis` (the last one may be shorter), or
+    pieces of the listed sizes, which must add up to the axis's length."""
     x = as_tensor(x)
     axis = _axis(axis, x.ndim, "split")
-    if isinstance(sections, int):
-        size, extra = divmod(x.shape[axis], sections)
-        if extra:
-            raise ValueError(f"cannot split an axis of size {x.shape[axis]} into {sections} equal parts")
-        indices = [size * i for i in range(1, sections)]
+    length = x.shape[axis]
+    if isinstance(split_size_or_sections, int):
+        size = split_size_or_sections
+        if size <= 0:
+            raise ValueError(f"split: split_size must be a positive int, got {size}")
+        sizes = [min(size, length - start) for start in range(0, length, size)] or [0]
     else:
-        indices = list(sections)
-    return Split(indices, axis)(x)
+        sizes = [int(n) for n in split_size_or_sections]
+        if sum(sizes) != length or any(n < 0 for n in sizes):
+            raise ValueError(f"split: sizes {sizes} must be non-negative and add up to the "
+                             f"length {length} of axis {axis}")
+    return Split(_cuts(sizes), axis)(x)
+
+
+def chunk(x, chunks, axis=0):
+    """PyTorch's chunk: `chunks` pieces of ceil(length / chunks) each (the last may be shorter,
+    and there may be fewer pieces when the axis is short)."""
+    x = as_tensor(x)
+    if not isinstance(chunks, int) or chunks <= 0:
+        raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
+    length = x.shape[_axis(axis, x.ndim, "chunk")]
+    return split(x, max(1, -(-length // chunks)), axis)
+
+
+def tensor_split(x, indices_or_sections, axis=0):
+    """numpy.split's meaning (PyTorch's tensor_split): an int n gives n nearly equal pieces
+    (the first length % n one longer), a list gives the indices to cut at."""
+    x = as_tensor(x)
+    axis = _axis(axis, x.ndim, "tensor_split")
+    if isinstance(indices_or_sections, int):
+        n = indices_or_sections
+        if n <= 0:
+            raise ValueError(f"tensor_split: the number of sections must be positive, got {n}")
+        base, extra = divmod(x.shape[axis], n)
+        return Split(_cuts([base + (i < extra) for i in range(n)]), axis)(x)
+    return Split(list(indices_or_sections), axis)(x)
 
