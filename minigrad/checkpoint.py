@@ -46,6 +46,9 @@ def load_arrays(path):
     """Read a checkpoint: returns ({name: numpy array}, metadata dict)."""
     if not os.path.exists(path):
         raise CheckpointError(f"{path}: no such checkpoint file")
+    foreign = identify_foreign_file(path)
+    if foreign is not None:
+        raise CheckpointError(f"{path}: not a minigrad checkpoint: it is {foreign}")
     try:
         with numpy.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
@@ -63,3 +66,39 @@ def load_arrays(path):
         raise CheckpointError(f"{path}: unsupported checkpoint format {header.get('format')!r} "
                               f"version {header.get('version')!r} (expected {FORMAT} {VERSION})")
     return arrays, header["metadata"]
+
+
+# --- files that are not minigrad checkpoints ---------------------------------------
+
+def identify_foreign_file(path):
+    """Say in words what `path` is when it is plainly another format, else None.
+
+    Only the first bytes (or a zip's member names) are read; nothing is unpickled.
+    """
+    if os.path.isdir(path):
+        return ("a directory (a Hugging Face model directory loads with "
+                "models.GPT.from_pretrained)")
+    with open(path, "rb") as f:
+        head = f.read(16)
+    size = os.path.getsize(path)
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+        if any(name.endswith("data.pkl") for name in names):
+            return ("a PyTorch checkpoint (a torch.save zip archive; a nanoGPT ckpt.pt loads with "
+                    "models.GPT.from_nanogpt)")
+        if names and not all(name.endswith(".npy") for name in names):
+            return "a zip archive that is not a NumPy .npz file"
+        return None  # an .npz: load_arrays looks for the header
+    if head.startswith(b"\x80") and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        if head[2:4] == b"\x8a\x0a":  # a pickled long: the magic number of torch.save before 1.6
+            return "a legacy PyTorch checkpoint (pickle); it is not read, since unpickling runs code"
+        return "a Python pickle; it is not read, since unpickling runs code"
+    if head.startswith(b"\x93NUMPY"):
+        return "a single NumPy .npy array, not an .npz checkpoint"
+    if head.startswith(b"GGUF"):
+        return "a GGUF file (llama.cpp)"
+    if len(head) >= 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < size:
+        return ("a safetensors file (a Hugging Face model directory loads with "
+                "models.GPT.from_pretrained)")
+    return None

@@ -17,6 +17,7 @@ from minigrad.checkpoint import CheckpointError, load_arrays
 from minigrad.nn import Module, ModuleDict, ModuleList
 from minigrad.optim import AdamW
 
+from . import pretrained
 from .attention import KVCache, MultiHeadAttention
 from .layers import GELU, Dropout, Embedding, LayerNorm, Linear
 
@@ -30,6 +31,18 @@ class GPTConfig:
     n_embd: int       # channels of the residual stream
     dropout: float = 0.0
     bias: bool = True  # biases in Linear and LayerNorm layers, as GPT-2
+    # conventions that differ between models trained elsewhere (see models/pretrained.py):
+    gelu: str = "tanh"            # "tanh": GPT-2's approximate GELU; "exact": x * Phi(x), nanoGPT's
+    layer_norm_eps: float = 1e-5  # added to the variance in every LayerNorm
+
+
+_GELU_APPROXIMATIONS = {"tanh": "tanh", "exact": "none"}  # GPTConfig.gelu -> GELU(approximate=)
+
+
+def _gelu_approximation(gelu):
+    if gelu not in _GELU_APPROXIMATIONS:
+        raise ValueError(f"GPTConfig.gelu must be 'tanh' (GPT-2) or 'exact' (nanoGPT), got {gelu!r}")
+    return _GELU_APPROXIMATIONS[gelu]
 
 
 class MLP(Module):
@@ -38,7 +51,7 @@ class MLP(Module):
     def __init__(self, config, device=None):
         super().__init__()
         self.c_fc = Linear(config.n_embd, 4 * config.n_embd, config.bias, device)
-        self.gelu = GELU(approximate="tanh")
+        self.gelu = GELU(approximate=_gelu_approximation(config.gelu))
         self.c_proj = Linear(4 * config.n_embd, config.n_embd, config.bias, device)
         self.dropout = Dropout(config.dropout)
 
@@ -54,10 +67,10 @@ class Block(Module):
 
     def __init__(self, config, device=None):
         super().__init__()
-        self.ln_1 = LayerNorm(config.n_embd, bias=config.bias, device=device)
+        self.ln_1 = LayerNorm(config.n_embd, config.layer_norm_eps, config.bias, device)
         self.attn = MultiHeadAttention(config.n_embd, config.n_head, causal=True,
                                        dropout=config.dropout, bias=config.bias, device=device)
-        self.ln_2 = LayerNorm(config.n_embd, bias=config.bias, device=device)
+        self.ln_2 = LayerNorm(config.n_embd, config.layer_norm_eps, config.bias, device)
         self.mlp = MLP(config, device)
 
     def forward(self, x, kv_cache=None):
@@ -67,6 +80,8 @@ class Block(Module):
 
 
 class GPT(Module):
+    config_class = GPTConfig  # what the importers in models/pretrained.py build
+
     def __init__(self, config, device=None, generator=None):
         """Build the model and initialize it as GPT-2 (draws from `generator` or the default)."""
         super().__init__()
@@ -76,7 +91,7 @@ class GPT(Module):
             wpe=Embedding(config.block_size, config.n_embd, device),  # position embeddings
             drop=Dropout(config.dropout),
             h=ModuleList([Block(config, device) for _ in range(config.n_layer)]),
-            ln_f=LayerNorm(config.n_embd, bias=config.bias, device=device),
+            ln_f=LayerNorm(config.n_embd, config.layer_norm_eps, config.bias, device),
         )
         self.lm_head = Linear(config.n_embd, config.vocab_size, bias=False, device=device)
         # weight tying: one matrix both embeds tokens and scores the next token
@@ -98,11 +113,12 @@ class GPT(Module):
             if isinstance(module, Linear) and module.bias is not None:
                 module.bias.data = module.bias.xp.zeros_like(module.bias.data)
 
-    def forward(self, idx, targets=None, kv_caches=None):
+    def forward(self, idx, targets=None, kv_caches=None, ignore_index=-100):
         """idx (B, T) int token ids -> (logits (B, T, vocab_size), mean loss or None).
 
         kv_caches: one KVCache per layer (see generate); idx then holds only
-        the tokens after those already cached.
+        the tokens after those already cached. Targets equal to ignore_index
+        count for nothing in the loss (nanoGPT pads its targets with -1).
         """
         idx = minigrad.as_tensor(idx)
         start = 0 if kv_caches is None else kv_caches[0].length  # position of idx[:, 0]
@@ -116,7 +132,7 @@ class GPT(Module):
             x = block(x, kv_cache=None if kv_caches is None else kv_caches[i])  # (B, T, C)
         x = self.transformer.ln_f(x)                               # (B, T, C)
         logits = self.lm_head(x)                                   # (B, T, vocab_size)
-        loss = None if targets is None else F.cross_entropy(logits, targets)
+        loss = None if targets is None else F.cross_entropy(logits, targets, ignore_index)
         return logits, loss
 
     def _check_input(self, idx, start):
@@ -221,6 +237,23 @@ class GPT(Module):
         model = cls(_config_from_metadata(path, metadata), device=device)
         model.load(path)
         return model
+
+    # --- weights made elsewhere (models/pretrained.py) --------------------------------
+
+    @classmethod
+    def from_pretrained(cls, path, device=None):
+        """A GPT from a Hugging Face GPT-2 directory (config.json + model.safetensors);
+        needs the `safetensors` package (pip install -e ".[hf]")."""
+        return pretrained.from_pretrained(cls, path, device)
+
+    def save_pretrained(self, path):
+        """Write config.json + model.safetensors in Hugging Face GPT-2's layout to directory `path`."""
+        pretrained.save_pretrained(self, path)
+
+    @classmethod
+    def from_nanogpt(cls, ckpt_path, device=None):
+        """A GPT from a nanoGPT ckpt.pt (needs PyTorch installed to read the file)."""
+        return pretrained.from_nanogpt(cls, ckpt_path, device)
 
 def config_differences(saved, current, label):
     """'field: checkpoint A, <label> B' for each field where two GPTConfigs differ."""

@@ -87,15 +87,18 @@ def batch_rng(seed, step, stream=0):
 
 
 @mg.no_grad()
-def estimate_loss(model, tokens, block_size, batch_size, iters, seed, device="cpu"):
-    """Mean loss over `iters` random batches, in eval mode (no dropout)."""
+def estimate_loss(model, tokens, block_size, batch_size, iters, seed, device="cpu",
+                  ignore_index=-100):
+    """Mean loss over `iters` random batches, in eval mode (no dropout); target ids equal to
+    ignore_index count for nothing (nanoGPT marks padding with -1)."""
     was_training = model.training
     model.eval()
     rng = batch_rng(seed, 0, stream=1)
     losses = []
     for _ in range(iters):
         x, y = get_batch(tokens, block_size, batch_size, rng)
-        _, loss = model(mg.tensor(x, device=device), mg.tensor(y, device=device))
+        _, loss = model(mg.tensor(x, device=device), mg.tensor(y, device=device),
+                        ignore_index=ignore_index)
         losses.append(loss.item())
     model.train(was_training)
     return float(np.mean(losses))
