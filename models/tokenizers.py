@@ -374,6 +374,8 @@ class BPETokenizer(_SavedAsJSON):
     are recognised in text.
     """
 
+    _chunk_re = _CHUNK_RE  # pre-tokenization; the GPT-2 tokenizer (models/gpt2_tokenizer.py) uses GPT-2's
+
     def __init__(self, merges=(), special_tokens=()):
         """Build from learned ``merges`` (pairs of ids) and special token strings.
 
@@ -416,6 +418,13 @@ class BPETokenizer(_SavedAsJSON):
         merges = learn_merges(_count_chunks(segments), num_merges)
         self._set_vocabulary(merges, special_tokens)
         return self
+
+    @classmethod
+    def from_gpt2(cls, encoder_json_path, vocab_bpe_path):
+        """OpenAI's GPT-2 tokenizer from its encoder.json and vocab.bpe: the same ids as GPT-2's
+        (see models/gpt2_tokenizer.py)."""
+        from .gpt2_tokenizer import load_gpt2_tokenizer  # it subclasses this class
+        return load_gpt2_tokenizer(encoder_json_path, vocab_bpe_path)
 
     @property
     def vocab_size(self):
@@ -479,7 +488,7 @@ class BPETokenizer(_SavedAsJSON):
         """Encode text that contains no special tokens, chunk by chunk."""
         ids = []
         cache = self._cache
-        for chunk in _CHUNK_RE.findall(text):
+        for chunk in self._chunk_re.findall(text):
             chunk_ids = cache.get(chunk)
             if chunk_ids is None:
                 chunk_ids = self._encode_chunk(chunk.encode("utf-8"))

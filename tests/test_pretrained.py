@@ -373,3 +373,66 @@ def test_estimate_loss_takes_ignore_index():
     # ignoring an id that never occurs changes nothing; ignoring one that does changes the mean
     assert training.estimate_loss(model, tokens, **kwargs, ignore_index=39) == plain
     assert training.estimate_loss(model, tokens, **kwargs, ignore_index=1) != plain
+
+
+# --- examples/sample.py reads every kind ------------------------------------------------
+
+def load_sample_script():
+    spec = importlib.util.spec_from_file_location("sample", ROOT / "examples" / "sample.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+sample = load_sample_script()
+CHARS = "".join(chr(ord("a") + i) for i in range(26)) + " .,!?\n'-()" + "0123"  # 40 characters
+
+
+def test_sample_reads_gpt_save_files_with_or_without_a_tokenizer(tmp_path, capsys):
+    model = GPT(TINY, generator=mg.Generator(0))
+    tokenizer = CharTokenizer(CHARS)
+    model.save(tmp_path / "with.npz", metadata={"tokenizer": tokenizer.to_dict()})
+    assert sample.main(["--checkpoint", str(tmp_path / "with.npz"), "--prompt", "hi",
+                        "--tokens", "5"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("hi") and len(out.rstrip("\n")) == 7
+    model.save(tmp_path / "bare.npz")
+    assert sample.main(["--checkpoint", str(tmp_path / "bare.npz")]) == 2
+    assert "comes without a tokenizer: give --tokenizer" in capsys.readouterr().err
+    tokenizer.save(tmp_path / "chars.json")
+    assert sample.main(["--checkpoint", str(tmp_path / "bare.npz"), "--tokenizer",
+                        str(tmp_path / "chars.json"), "--prompt", "hi", "--tokens", "3"]) == 0
+    assert capsys.readouterr().out.startswith("hi")
+
+
+@needs_safetensors
+def test_sample_reads_a_hugging_face_directory(tmp_path, capsys):
+    CharTokenizer([chr(32 + i) for i in range(512)]).save(tmp_path / "chars.json")  # vocab 512
+    assert sample.main(["--pretrained", str(FIXTURE), "--tokenizer", str(tmp_path / "chars.json"),
+                        "--prompt", "ab", "--tokens", "4", "--temperature", "0"]) == 0
+    assert capsys.readouterr().out.startswith("ab")
+    CharTokenizer(CHARS).save(tmp_path / "small.json")  # 40 tokens: the model samples beyond
+    assert sample.main(["--pretrained", str(FIXTURE), "--tokenizer", str(tmp_path / "small.json"),
+                        "--prompt", "ab", "--tokens", "20"]) == 2
+    assert "sampled a token its tokenizer does not have" in capsys.readouterr().err
+
+
+def test_sample_names_foreign_files_and_missing_pytorch(tmp_path, capsys, monkeypatch):
+    _torch_like_zip(tmp_path / "ckpt.pt")
+    assert sample.main(["--checkpoint", str(tmp_path / "ckpt.pt")]) == 2
+    assert "it is a PyTorch checkpoint" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "torch", None)
+    assert sample.main(["--nanogpt", str(tmp_path / "ckpt.pt")]) == 2
+    assert "needs PyTorch" in capsys.readouterr().err
+
+
+@needs_torch
+def test_sample_nanogpt_checkpoint_with_its_meta_pkl(tmp_path, capsys):
+    source = GPT(GPTConfig(**{**TINY.__dict__, "gelu": "exact"}), generator=mg.Generator(3))
+    path = nanogpt_checkpoint(tmp_path, source)
+    assert sample.main(["--nanogpt", str(path), "--prompt", "to be"]) == 2
+    assert "without a tokenizer" in capsys.readouterr().err  # no meta.pkl yet
+    write_meta(tmp_path / "meta.pkl", CHARS)
+    assert sample.main(["--nanogpt", str(path), "--prompt", "to be", "--tokens", "6"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("to be") and set(out) <= set(CHARS)
