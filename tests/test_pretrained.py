@@ -104,6 +104,23 @@ def test_save_pretrained_round_trips_weights_and_config(tmp_path):
 
 @needs_safetensors
 @pytest.mark.parametrize("gelu", ["tanh", "exact"])
+def test_transformers_reads_save_pretrained_output_when_installed(tmp_path, gelu):
+    transformers = pytest.importorskip("transformers")  # and so PyTorch: never in CI
+    import torch
+    model = GPT(GPTConfig(block_size=16, vocab_size=40, n_layer=2, n_head=2, n_embd=8,
+                          gelu=gelu), generator=mg.Generator(0))
+    for p in model.parameters():  # not the init's zeros and ones
+        p.data = p.data + np.random.default_rng(p.numel()).normal(0, 0.3, p.shape).astype(p.dtype)
+    model.save_pretrained(tmp_path)
+    reference = transformers.GPT2LMHeadModel.from_pretrained(tmp_path).eval()
+    ids = np.arange(24).reshape(2, 12) % 40
+    with torch.no_grad():
+        expected = reference(torch.tensor(ids)).logits.numpy()
+    np.testing.assert_allclose(logits_of(model, ids), expected, rtol=1e-5, atol=1e-5)
+
+
+@needs_safetensors
+@pytest.mark.parametrize("gelu", ["tanh", "exact"])
 def test_gelu_and_eps_round_trip_through_config_json(tmp_path, gelu):
     model = GPT(GPTConfig(block_size=16, vocab_size=40, n_layer=1, n_head=2, n_embd=8,
                           gelu=gelu, layer_norm_eps=1e-6), generator=mg.Generator(0))
