@@ -31,8 +31,8 @@ import sys
 import unicodedata
 from pathlib import Path
 
-from .tokenizers import NUM_BYTES, BPETokenizer, _check_document, _document, _field, _load_error, \
-    _special_splitter
+from .tokenizers import (NUM_BYTES, BPETokenizer, _check_document, _document, _field,
+                         _load_error, _special_splitter)
 
 try:
     import regex

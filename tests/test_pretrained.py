@@ -234,7 +234,12 @@ def nanogpt_checkpoint(tmp_path, model, compiled=True, dataset="shakespeare_char
     for i in range(model.config.n_layer):  # the causal mask buffer, without flash attention
         state[f"{prefix}transformer.h.{i}.attn.bias"] = torch.tril(torch.ones(T, T)).view(1, 1, T, T)
     c = model.config
-    checkpoint = {"model": state, "optimizer": {}, "iter_num": 10, "best_val_loss": 1.5,
+    weight = torch.nn.Parameter(torch.ones(3))
+    optimizer = torch.optim.AdamW([weight], lr=1e-3)  # a real optimizer state, as train.py saves
+    weight.sum().backward()
+    optimizer.step()
+    checkpoint = {"model": state, "optimizer": optimizer.state_dict(), "iter_num": 10,
+                  "best_val_loss": torch.tensor(1.5),
                   "model_args": dict(n_layer=c.n_layer, n_head=c.n_head, n_embd=c.n_embd,
                                      block_size=c.block_size, bias=c.bias,
                                      vocab_size=c.vocab_size, dropout=c.dropout),
