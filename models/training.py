@@ -87,14 +87,19 @@ def batch_rng(seed, step, stream=0):
 
 
 @mg.no_grad()
-def estimate_loss(model, tokens, block_size, batch_size, iters, seed, device="cpu"):
-    """Mean loss over `iters` random batches, in eval mode (no dropout)."""
+def estimate_loss(model, tokens, block_size, batch_size, iters, seed, device="cpu", rows=None):
+    """Mean loss over `iters` random batches, in eval mode (no dropout).
+
+    rows: a slice of each batch to use (a data-parallel rank's share), or all of it.
+    """
     was_training = model.training
     model.eval()
     rng = batch_rng(seed, 0, stream=1)
     losses = []
     for _ in range(iters):
         x, y = get_batch(tokens, block_size, batch_size, rng)
+        if rows is not None:
+            x, y = x[rows], y[rows]
         _, loss = model(mg.tensor(x, device=device), mg.tensor(y, device=device))
         losses.append(loss.item())
     model.train(was_training)
