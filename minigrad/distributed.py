@@ -332,7 +332,7 @@ class DataParallel:
             self._plain = False
         if self.group.world_size == 1 and self._count == 0 and num_targets:
             loss.backward()  # one process, one backward: the plain gradient, bit for bit
-            self._plain = True
+            self._plain, self._plain_loss = True, loss.item()
         elif num_targets:  # (a rank whose targets are all ignored adds nothing, not NaN)
             loss.backward(Tensor(loss.xp.full(loss.shape, num_targets, dtype=loss.dtype)))
         self._count += num_targets
@@ -357,6 +357,8 @@ class DataParallel:
         loss_sum = self._loss_sum if self.group.world_size == 1 else float(self._buffer[-1])
         self.num_targets = int(total)
         self.loss = loss_sum / total if total else float("nan")
+        if self._plain:
+            self.loss = self._plain_loss  # not (loss * n) / n, which may round differently
         self._count, self._loss_sum, self._plain = 0, 0.0, False
         return self.loss
 
