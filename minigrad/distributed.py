@@ -351,7 +351,7 @@ class DataParallel:
             self._buffer[-2] = self._count
             self._buffer[-1] = self._loss_sum
             self.group.allreduce_(self._buffer)
-            total = float(self._buffer[-2])  # exact: counts are whole numbers
+            total = float(self._buffer[-2])  # whole numbers: exact up to 2**24 in float32
             if total:
                 self._grads /= total
         loss_sum = self._loss_sum if self.group.world_size == 1 else float(self._buffer[-1])

@@ -274,6 +274,18 @@ def test_mpi_group_without_mpi4py_says_how_to_install(monkeypatch):
         distributed.MPIGroup()
 
 
+def test_each_rank_draws_its_own_dropout_masks():
+    from models.parallel import dropout_seed
+    assert dropout_seed(1337, 5) == 1337 * 1_000_003 + 5  # rank 0: one process's stream
+    seeds = {dropout_seed(1337, step, rank) for step in range(1000) for rank in range(8)}
+    assert len(seeds) == 8000
+    masks = []
+    for rank in range(2):
+        mg.manual_seed(dropout_seed(1337, 5, rank))
+        masks.append(mg.dropout(mg.ones(64), 0.5, training=True).numpy())
+    assert not np.array_equal(masks[0], masks[1])
+
+
 @pytest.mark.cuda
 def test_nccl_group_on_one_gpu():
     # Needs CuPy with NCCL, a GPU and mpi4py; not yet run (no GPU where this was written).
