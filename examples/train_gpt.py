@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import minigrad as mg  # noqa: E402
 from minigrad.checkpoint import CheckpointError  # noqa: E402
-from minigrad.distributed import DataParallel, count_targets  # noqa: E402
+from minigrad.distributed import DataParallel, SingleProcessGroup, count_targets  # noqa: E402
 from minigrad.optim import WarmupCosine  # noqa: E402
 from models import parallel, training  # noqa: E402
 from models.gpt import GPT, GPTConfig  # noqa: E402
@@ -105,7 +105,9 @@ def prepare(args, checkpoint_path):
     return tokenizer, config, train_tokens, val_tokens, resumed
 
 
-def train(args, group, rows):
+def train(args, group=None, rows=slice(None)):
+    """Train (one process, or one rank of `group`, on its `rows` of each batch)."""
+    group = group or SingleProcessGroup()
     out_dir = Path(args.out_dir)
     checkpoint_path = out_dir / "ckpt.npz"
     tokenizer, config, train_tokens, val_tokens, resumed = prepare(args, checkpoint_path)

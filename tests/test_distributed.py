@@ -2,6 +2,7 @@
 process, no MPI), then the real thing under mpirun against one process."""
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -450,3 +451,16 @@ def test_a_rank_that_crashes_ends_the_job_without_hanging(corpus, tmp_path):
                   "--out-dir", tmp_path / "run", "--distributed", "--steps", "100", timeout=120)
     assert done.returncode != 0
     assert "RuntimeError: rank 1 fell over" in done.stderr
+
+
+def test_the_benchmark_prints_communication_share_and_tokens_per_second():
+    mpirun_command(2)
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_distributed.py"),
+                           "--steps", "1"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    out = done.stdout
+    for label in ("1 process, BLAS default threads", "1 process x 1 BLAS thread",
+                  "2 ranks x 1 BLAS thread (mpirun)"):
+        assert label in out and "tokens/s" in out.split(label)[1].splitlines()[0]
+    assert re.search(r"allreduce of 3\.\d\d MB \(8\d\d,\d{3} parameters\)", out)  # train_gpt's model
+    assert "of a step (target: at most 5%)" in out and "load average" in out
