@@ -4,6 +4,7 @@
     python examples/train_gpt.py --data my.txt --tokenizer bpe --steps 5000
     python examples/train_gpt.py --resume                 # continue from runs/gpt/ckpt.npz
     python examples/train_gpt.py --device cuda            # on a GPU, through CuPy
+    mpirun -n 2 python examples/train_gpt.py --distributed  # 2 processes, data-parallel (MPI)
 
 Ctrl-C stops after the current step, saves a checkpoint and exits; --resume
 then continues exactly where it stopped (same batches, same schedule).
@@ -19,8 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import minigrad as mg  # noqa: E402
 from minigrad.checkpoint import CheckpointError  # noqa: E402
-from minigrad.optim import WarmupCosine, clip_grad_norm_  # noqa: E402
-from models import training  # noqa: E402
+from minigrad.distributed import DataParallel, SingleProcessGroup, count_targets  # noqa: E402
+from minigrad.optim import WarmupCosine  # noqa: E402
+from models import parallel, training  # noqa: E402
 from models.gpt import GPT, GPTConfig  # noqa: E402
 from models.tokenizers import tokenizer_from_dict  # noqa: E402
 
@@ -54,6 +56,9 @@ def parse_args(argv=None):
                      help="stop as if interrupted after this many steps (checkpoint, exit 130)")
     run.add_argument("--device", default="cpu", help="cpu or cuda")
     run.add_argument("--seed", type=int, default=1337)
+    run.add_argument("--distributed", action="store_true",
+                     help="data-parallel over the processes mpirun starts (MPI; pip install -e "
+                          "\".[dist]\"); --batch-size is the global batch, split across them")
     out = p.add_argument_group("samples at the end")
     out.add_argument("--samples", type=int, default=2)
     out.add_argument("--sample-tokens", type=int, default=300)
@@ -68,8 +73,9 @@ def main(argv=None):
         return fail("--device cuda needs CuPy and an NVIDIA GPU: pip install -e \".[cuda]\" "
                     "on a machine with CUDA, or leave out --device to train on the CPU.")
     try:
-        return train(args)
-    except (training.DataError, CheckpointError) as error:
+        group, rows = parallel.setup(args.distributed, args.batch_size, args.device)
+        return train(args, group, rows)
+    except (training.DataError, CheckpointError, parallel.SetupError) as error:
         return fail(str(error))
 
 
@@ -99,7 +105,9 @@ def prepare(args, checkpoint_path):
     return tokenizer, config, train_tokens, val_tokens, resumed
 
 
-def train(args):
+def train(args, group=None, rows=slice(None)):
+    """Train (one process, or one rank of `group`, on its `rows` of each batch)."""
+    group = group or SingleProcessGroup()
     out_dir = Path(args.out_dir)
     checkpoint_path = out_dir / "ckpt.npz"
     tokenizer, config, train_tokens, val_tokens, resumed = prepare(args, checkpoint_path)
@@ -116,6 +124,7 @@ def train(args):
         start, history = metadata["step"], metadata.get("history", [])
         schedule.load_state_dict({"last_step": start})
         print(f"resuming from {checkpoint_path} at step {start}")
+    replica = DataParallel(model, group)  # one process: plain backward; N: averaged gradients
 
     baseline = training.unigram_loss(train_tokens, val_tokens, config.vocab_size)
     print(f"data: {len(train_tokens):,} train / {len(val_tokens):,} val tokens, "
@@ -123,14 +132,19 @@ def train(args):
     print(f"model: {model.num_parameters():,} parameters ({config.n_layer} layers, {config.n_head} heads, "
           f"n_embd {config.n_embd}, block {config.block_size}) on {args.device}")
     print(f"unigram baseline (no context): val loss {baseline:.3f}")
+    if group.world_size > 1:
+        print(f"data-parallel: {group.world_size} ranks x {args.batch_size // group.world_size} rows "
+              f"of each global batch of {args.batch_size}")
 
     def evaluate():
         kw = dict(block_size=config.block_size, batch_size=args.batch_size, iters=args.eval_iters,
-                  seed=args.seed, device=args.device)
-        return (training.estimate_loss(model, train_tokens, **kw),
-                training.estimate_loss(model, val_tokens, **kw))
+                  seed=args.seed, device=args.device, rows=rows)
+        return replica.allreduce_mean([training.estimate_loss(model, train_tokens, **kw),
+                                       training.estimate_loss(model, val_tokens, **kw)])
 
     def save(step):
+        if group.rank != 0:
+            return
         training.save_checkpoint(checkpoint_path, model, optimizer, tokenizer, step,
                                  extra={"history": history})
 
@@ -145,15 +159,16 @@ def train(args):
                 progress.note(f"step {step}: train loss {train_loss:.3f}, val loss {val_loss:.3f}")
             x, y = training.get_batch(train_tokens, config.block_size, args.batch_size,
                                       training.batch_rng(args.seed, step))
-            mg.manual_seed(args.seed * 1_000_003 + step)  # dropout masks depend on the step only
+            x, y = x[rows], y[rows]  # this rank's rows of the global batch (all, in one process)
+            mg.manual_seed(parallel.dropout_seed(args.seed, step, group.rank))  # by step and rank
             _, loss = model(mg.tensor(x, device=args.device), mg.tensor(y, device=args.device))
-            optimizer.zero_grad()
-            loss.backward()
-            clip_grad_norm_(model.parameters(), args.grad_clip)
+            replica.zero_grad()
+            mean_loss = replica.backward(loss, count_targets(y))  # and the average over ranks
+            replica.clip_grad_norm_(args.grad_clip)
             optimizer.step()
             schedule.step()
             step += 1
-            progress.update(step, loss.item(), schedule.get_last_lr()[0])
+            progress.update(step, mean_loss, schedule.get_last_lr()[0])
             if step % args.checkpoint_interval == 0:
                 save(step)
             if args.stop_after is not None and step - start >= args.stop_after:
@@ -172,8 +187,9 @@ def train(args):
           f"train loss {train_loss:.3f}, val loss {val_loss:.3f} (unigram baseline {baseline:.3f})")
     print(f"checkpoint: {checkpoint_path}  "
           f"(sample more with examples/sample.py --checkpoint {checkpoint_path})")
-    write_loss_plot(history, baseline, out_dir / "loss.png")
-    show_samples(model, tokenizer, args)
+    if group.rank == 0:
+        write_loss_plot(history, baseline, out_dir / "loss.png")
+        show_samples(model, tokenizer, args)
     return 0
 
 

@@ -247,3 +247,20 @@ def keep_freed_memory():
 
 
 KEPT_FREED_MEMORY = keep_freed_memory()
+
+
+# --- NCCL (GPU collectives) for minigrad.distributed ----------------------------------
+
+def cupy_nccl():
+    """(cupy, cupy.cuda.nccl) for NCCLGroup, or an error saying what is missing."""
+    require_cuda()
+    try:
+        from cupy.cuda import nccl
+    except ImportError as error:
+        raise RuntimeError(f"NCCL is not available to CuPy ({error}): install NCCL for your "
+                           "CUDA version (pip install nvidia-nccl-cu12), or train on the CPU "
+                           "with MPI (--device cpu)") from None
+    if not getattr(nccl, "available", True):
+        raise RuntimeError("this CuPy was built without NCCL: install NCCL for your CUDA "
+                           "version (pip install nvidia-nccl-cu12), or train on the CPU with MPI")
+    return cupy, nccl

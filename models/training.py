@@ -88,15 +88,20 @@ def batch_rng(seed, step, stream=0):
 
 @mg.no_grad()
 def estimate_loss(model, tokens, block_size, batch_size, iters, seed, device="cpu",
-                  ignore_index=-100):
+                  ignore_index=-100, rows=None):
     """Mean loss over `iters` random batches, in eval mode (no dropout); target ids equal to
-    ignore_index count for nothing (nanoGPT marks padding with -1)."""
+    ignore_index count for nothing (nanoGPT marks padding with -1).
+
+    rows: a slice of each batch to use (a data-parallel rank's share), or all of it.
+    """
     was_training = model.training
     model.eval()
     rng = batch_rng(seed, 0, stream=1)
     losses = []
     for _ in range(iters):
         x, y = get_batch(tokens, block_size, batch_size, rng)
+        if rows is not None:
+            x, y = x[rows], y[rows]
         _, loss = model(mg.tensor(x, device=device), mg.tensor(y, device=device),
                         ignore_index=ignore_index)
         losses.append(loss.item())
