@@ -208,3 +208,72 @@ def test_masked_attention_beyond_one_chunk_matches_its_composite():
     np.testing.assert_allclose(fused.numpy(), composite.numpy(), **TIGHT)
     for g, e in zip(mg.grad((fused * w).sum(), [q, k, v]), mg.grad((composite * w).sum(), [q, k, v])):
         np.testing.assert_allclose(g.numpy(), e.numpy(), **TIGHT)
+
+
+# --- sliding_window_attention -------------------------------------------------------------
+
+def band(T, window):
+    i, j = np.arange(T)[:, None], np.arange(T)[None, :]
+    return (j <= i) & (j > i - window)
+
+
+@settings(max_examples=40, deadline=None)
+@given(lead=st.sampled_from([(), (1,), (2, 3)]), T=st.integers(1, 20), E=st.integers(1, 4),
+       window=st.integers(1, 24), block=st.integers(1, 8), seed=st.integers(0, 2**16))
+def test_sliding_window_matches_the_masked_formula(lead, T, E, window, block, seed):
+    # T need not be a multiple of the window or the block
+    rng = np.random.default_rng(seed)
+    q, k, v = tensors(rng, lead + (T, E), lead + (T, E), lead + (T, 2))
+    y = F.sliding_window_attention(q, k, v, window, block=block)
+    np.testing.assert_allclose(y.numpy(), reference(q.numpy(), k.numpy(), v.numpy(),
+                                                     band(T, window)), **TIGHT)
+    explicit = attention_weights(q, k, band(T, window)) @ v
+    w = mg.tensor(rng.uniform(0.5, 1.5, y.shape))
+    for g, e in zip(mg.grad((y * w).sum(), [q, k, v]), mg.grad((explicit * w).sum(), [q, k, v])):
+        np.testing.assert_allclose(g.numpy(), e.numpy(), **TIGHT)
+
+
+def test_sliding_window_edge_cases():
+    rng = np.random.default_rng(8)
+    q, k, v = tensors(rng, (2, 11, 3), (2, 11, 3), (2, 11, 2))
+    causal = F.causal_attention(q, k, v).numpy()
+    for window in (11, 12, 100):  # the window covers everything: causal attention
+        np.testing.assert_allclose(F.sliding_window_attention(q, k, v, window).numpy(), causal,
+                                   **TIGHT)
+    np.testing.assert_allclose(F.sliding_window_attention(q, k, v, 1).numpy(), v.numpy(),
+                               **TIGHT)  # window 1: each query takes its own value
+    # output 7 depends on inputs 5..7 only with window 3
+    (g,) = mg.grad(F.sliding_window_attention(q, k, v, 3)[:, 7].sum(), [k])
+    touched = np.flatnonzero(np.abs(g.numpy()).sum(axis=(0, 2)))
+    assert list(touched) == [5, 6, 7]
+
+
+@pytest.mark.parametrize("window, block", [(1, 2), (3, 2), (4, 3), (8, 64)])
+def test_sliding_window_gradcheck_and_gradgradcheck(window, block):
+    rng = np.random.default_rng(9)
+    q, k, v = tensors(rng, (2, 7, 3), (2, 7, 3), (2, 7, 2))
+
+    def fn(q, k, v):
+        return F.sliding_window_attention(q, k, v, window, block=block)
+    mg.gradcheck(fn, [q, k, v])
+    mg.gradgradcheck(fn, [q, k, v])
+
+
+def test_sliding_window_never_makes_a_t_by_t_array():
+    # the saved weights of T = 600, window 16, blocks of 64: each (.., 64, <= 79), not (.., 600)
+    rng = np.random.default_rng(10)
+    q, k, v = tensors(rng, (1, 600, 4), (1, 600, 4), (1, 600, 4))
+    op = SlidingWindowAttention(16, 64)
+    op(q, k, v)
+    assert max(w.shape[-1] for w in op.weights) == 64 + 16 - 1
+    assert sum(w.size for w in op.weights) < 600 * 80
+
+
+def test_sliding_window_refuses_bad_input():
+    q = mg.randn(2, 5, 3)
+    with pytest.raises(ValueError, match="window must be an int >= 1, got 0"):
+        F.sliding_window_attention(q, q, q, 0)
+    with pytest.raises(ValueError, match="is self-attention"):
+        F.sliding_window_attention(q, mg.randn(2, 6, 3), mg.randn(2, 6, 3), 2)
+    with pytest.raises(ValueError, match="same last axis E"):
+        F.sliding_window_attention(q, mg.randn(2, 5, 4), q, 2)
