@@ -163,8 +163,18 @@ class RollingKVCache:
             self.keys = xp.empty((B, nh, self.window, hs), dtype=k.dtype)
             self.values = xp.empty((B, nh, self.window, hs), dtype=v.dtype)
             self.positions = xp.full(self.window, -1)  # -1: an empty slot
-        filled = xp.flatnonzero(self.positions >= 0)
         new_positions = self.length + xp.arange(T)
+        if T == 1:  # one step: its key replaces the one that just left the window
+            slot = self.length % self.window
+            self.keys[:, :, slot], self.values[:, :, slot] = k.data[:, :, 0], v.data[:, :, 0]
+            self.positions[slot] = self.length
+            self.length += 1
+            n = min(self.length, self.window)          # slots fill in order: a prefix
+            return (minigrad.Tensor(self.keys[:, :, :n]), minigrad.Tensor(self.values[:, :, :n]),
+                    self.positions[:n])
+        # several queries: the cached window, then the new keys (an early query may need a
+        # key that a later one's would overwrite)
+        filled = xp.flatnonzero(self.positions >= 0)
         keys = xp.concatenate([self.keys[:, :, filled], k.data], axis=2)      # (B, nh, n, hs)
         values = xp.concatenate([self.values[:, :, filled], v.data], axis=2)  # (B, nh, n, hs)
         positions = xp.concatenate([self.positions[filled], new_positions])
@@ -270,6 +280,8 @@ class MultiHeadAttention(Module):
                 k, v, key_positions = kv_cache.update(k, v)   # (B, nh, S, hs), S = cached + T
             earlier = k.shape[2] != T or start > 0
             structure = self._structure_mask(x.xp, start, T, key_positions)  # (T, S) or None
+            if earlier and structure is not None and bool(structure.all()):
+                structure = None  # e.g. one new token against a rolling window: sees them all
         S = k.shape[2]
         allowed, bias = split_attn_mask(attn_mask, q.dtype, (B, self.n_head, T, S), x.xp)
         allowed = and_masks(structure, allowed, self._not_padding(x.xp, B, S, key_padding_mask))
