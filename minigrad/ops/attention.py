@@ -36,6 +36,7 @@ def attention_weights(q, k, allowed=None, bias=None, scale=None):
         scores = scores + as_tensor(bias)
     if allowed is None:
         return softmax(scores, axis=-1)
+    allowed = scores.xp.asarray(allowed)                       # on the scores' device
     weights = softmax(scores, axis=-1, mask=~allowed)          # masked keys: weight 0
     some = allowed.any(axis=-1, keepdims=True)                 # (..., L, 1)
     if not bool(some.all()):                                   # rows with no key: weights 0
@@ -266,7 +267,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     """softmax(query key^T * scale + mask) @ value, with torch.nn.functional's meaning.
 
     query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev); the batch
-    axes broadcast. attn_mask, broadcastable to (..., L, S): bool (True = the key takes
+    axes broadcast. attn_mask, broadcastable to the weights' shape (..., L, S) (the batch
+    axes of query and key): bool (True = the key takes
     part) or float of the query's dtype (added to the scores; -inf excludes a key).
     is_causal: query i sees keys j <= i (top-left aligned, torch.ones(L, S).tril()); not
     together with attn_mask. scale: defaults to 1 / sqrt(E). dropout_p: dropout on the
@@ -281,15 +283,16 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     name = "scaled_dot_product_attention"
     _check_qkv(name, query, key, value)
     xp = query.xp
-    batch = _broadcast_shapes(xp, f"{name} batch axes", query.shape[:-2], key.shape[:-2],
-                              value.shape[:-2])
+    _broadcast_shapes(xp, f"{name} batch axes", query.shape[:-2], key.shape[:-2],
+                      value.shape[:-2])
     L, S = query.shape[-2], key.shape[-2]
     if is_causal and attn_mask is not None:
         raise ValueError(f"{name}: pass either is_causal=True or an attn_mask, not both "
                          "(fold the causal part into the mask)")
     if not 0.0 <= dropout_p <= 1.0:
         raise ValueError(f"{name}: dropout_p must be in [0, 1], got {dropout_p}")
-    allowed, bias = split_attn_mask(attn_mask, query.dtype, batch + (L, S), xp)
+    weights_batch = tuple(xp.broadcast_shapes(query.shape[:-2], key.shape[:-2]))
+    allowed, bias = split_attn_mask(attn_mask, query.dtype, weights_batch + (L, S), xp)
     if is_causal:
         allowed = xp.tril(xp.ones((L, S), dtype=bool))
     mask_grad = attn_mask is not None and getattr(attn_mask, "requires_grad", False)
