@@ -119,8 +119,9 @@ def generation(new_tokens, repeats):
             times.append(CLOCK() - start)
         seconds[use_cache] = min(times)
     same = numpy.array_equal(outputs[True], outputs[False])
-    print(f"rolling KV cache   {seconds[True]:8.3f} s  ({new_tokens / seconds[True]:7.1f} tokens/s)")
-    print(f"recompute          {seconds[False]:8.3f} s  ({new_tokens / seconds[False]:7.1f} tokens/s)")
+    for label, use_cache in (("rolling KV cache", True), ("recompute", False)):
+        rate = new_tokens / seconds[use_cache]
+        print(f"{label:<18} {seconds[use_cache]:8.3f} s  ({rate:7.1f} tokens/s)")
     print(f"speed-up {seconds[False] / seconds[True]:.1f}x; same tokens: {same}")
     return seconds, same
 

@@ -241,7 +241,7 @@ def mha_reference(mha, x, context=None, allowed=None, bias=None):
         return a.reshape(B, -1, nh, hs).transpose(0, 2, 1, 3)
     q, k, v = heads(q), heads(k), heads(v)
     scores = q @ k.swapaxes(-1, -2) / math.sqrt(hs) + (0 if bias is None else bias)
-    allowed = np.ones(scores.shape, bool) if allowed is None else np.broadcast_to(allowed, scores.shape)
+    allowed = np.broadcast_to(True if allowed is None else allowed, scores.shape)
     scores = np.where(allowed, scores, -np.inf)
     top = scores.max(axis=-1, keepdims=True)
     e = np.exp(scores - np.where(np.isfinite(top), top, 0))
