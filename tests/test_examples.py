@@ -1,11 +1,14 @@
-"""The learning examples run end to end, as a user would run them (in a subprocess):
-attention_tour.py, computation_graph.py and plot_attention.py."""
+"""The learning examples run end to end, as a user would run them (in a subprocess, in
+their quick modes): attention_tour.py, computation_graph.py, plot_attention.py, ladder.py,
+bpe_steps.py, train_gpt.py, addition.py and sort_digits.py."""
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from dot_helpers import parse_dot
 
@@ -38,8 +41,92 @@ def test_attention_tour_quick_agrees_three_ways():
     assert "d scores = d scaled / sqrt(hs)" in out
     assert "d x = d q @ Wq + d k @ Wk + d v @ Wv" in out
     assert "PART 2: multi-head attention, 2 heads" in out
+    assert "THE FUSED OP: F.causal_attention" in out and "d k by hand vs the fused op" in out
+    assert "PART 3: a whole pre-LayerNorm block" in out and "d mlp.c_fc.weight" in out
+    assert "PART 4: why the scores are divided by sqrt(hs)" in out
     assert "DISAGREE" not in out
     assert out.rstrip().endswith("comparisons agree to within 1e-06.")
+
+
+def test_attention_tour_prints_each_derivation_before_its_numbers():
+    out = run(EXAMPLES / "attention_tour.py", "--quick").stdout
+    for words, numbers in [
+        ("dA = dC @ B.T     (n, m) @ (m, k) -> (n, k)", "\nd weights = d out @ v.T"),
+        ("ds_j = sum_i dw_i w_i (delta_ij - w_j)", "\nd scaled = weights *"),
+        ("Row 0 of d scaled is all zeros", "\nd scaled = weights *"),
+        ("so three gradients add up", "\nd x = d q @ Wq"),
+        ("d logits = (p - onehot) / T (the mean over T tokens)", "\nd logits = (p - onehot)"),
+        ("d x = (d x_hat - mean(d x_hat) - x_hat * mean(d x_hat * x_hat)) / s", "d ln_1.weight"),
+        ("the predicted change is\n-lr * |g|^2", "predicted -lr|g|^2"),
+    ]:
+        assert words in out and out.index(words) < out.index(numbers), words
+
+
+def load_tour():
+    spec = importlib.util.spec_from_file_location("attention_tour", EXAMPLES / "attention_tour.py")
+    tour = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tour)
+    return tour
+
+
+def grade(tour, rules):
+    check = tour.Comparisons(tour.TOLERANCE, None)
+    tour.grade(rules, check, np.random.default_rng(0))
+    return check
+
+
+def test_exercise_grader_passes_the_reference_answers_and_fails_the_blanks(capsys):
+    tour = load_tour()
+    reference = grade(tour, tour.REFERENCE)
+    assert reference.failures == [] and reference.count == 10
+    blanks = grade(tour, tour.load_rules(EXAMPLES / "tour_exercises.py"))
+    assert blanks.failures == list(tour.RULE_NAMES)
+    assert "softmax_backward: not written yet (NotImplementedError" in capsys.readouterr().out
+
+
+def test_exercise_grader_names_the_wrong_gradient_and_by_how_much(capsys):
+    tour = load_tour()
+    rules = vars(tour.REFERENCE) | {"layernorm_backward": lambda x, gamma, d_y, eps=1e-5: (
+        tour.layernorm_backward(x, gamma, d_y, eps)[0], (d_y * x).sum(axis=0), d_y.sum(axis=0))}
+    check = grade(tour, tour.SimpleNamespace(**rules))  # dgamma with x instead of x_hat
+    assert check.failures == ["layernorm_backward dgamma"]
+    assert "layernorm_backward dgamma is wrong by up to " in capsys.readouterr().out
+
+
+def test_attention_tour_exercise_mode_exits_1_on_blanks_and_runs_the_tour_when_all_pass():
+    blanks = run(EXAMPLES / "attention_tour.py", "--quick", "--exercise")
+    assert blanks.returncode == 1
+    assert "NOT YET: 7 of 7 gradients are missing or wrong" in blanks.stdout
+    answers = run(EXAMPLES / "attention_tour.py", "--quick", "--exercise",
+                  EXAMPLES / "attention_tour.py")  # the reference answers, as a student's file
+    assert answers.returncode == 0, answers.stdout[-2000:]
+    assert "All 10 gradients of your rules are right" in answers.stdout
+    assert answers.stdout.rstrip().endswith("comparisons agree to within 1e-06.")
+
+
+def test_sqrt_d_table_shows_softmax_saturating_without_the_scale():
+    tour = load_tour()
+    rows = tour.sqrt_d_rows((16, 512), T=16, trials=4, rng=np.random.default_rng(0))
+    (_, top16, raw_top16, grad16, raw_grad16), (_, top512, raw_top512, grad512, raw_grad512) = rows
+    assert abs(top512 - top16) < 0.05 and abs(grad512 - grad16) < 0.2 * grad16  # scaled: flat
+    assert raw_top512 > 0.85 and raw_top512 > raw_top16 + 0.1                   # unscaled: peaks
+    assert raw_grad512 < 0.5 * raw_grad16                                       # and vanishes
+
+
+def test_attention_tour_heatmaps(tmp_path):
+    pytest.importorskip("matplotlib")
+    done = run(EXAMPLES / "attention_tour.py", "--quick", "--plot", tmp_path / "tour.png")
+    assert done.returncode == 0, done.stderr
+    assert_png(tmp_path / "tour.png")
+
+
+def test_attention_tour_without_matplotlib_still_prints_everything(tmp_path):
+    hide_matplotlib = "sys.modules['matplotlib'] = None  # import matplotlib now fails"
+    done = run_example_with(hide_matplotlib, EXAMPLES / "attention_tour.py", "--quick",
+                            "--plot", str(tmp_path / "never.png"))
+    assert done.returncode == 0
+    assert "no picture: matplotlib is not installed" in done.stdout
+    assert not (tmp_path / "never.png").exists()
 
 
 def test_attention_tour_exits_non_zero_when_a_backward_rule_is_wrong():
