@@ -219,3 +219,18 @@ def test_plot_attention_with_a_missing_checkpoint_is_a_clear_error(tmp_path):
     done = run(EXAMPLES / "plot_attention.py", "--checkpoint", tmp_path / "none.npz")
     assert done.returncode == 2
     assert "--random-model" in done.stderr
+
+
+# --- train_gpt.py -------------------------------------------------------------------------
+
+def test_train_gpt_quick_evaluates_at_step_0_and_prints_both_baselines(tmp_path):
+    done = run(EXAMPLES / "train_gpt.py", "--quick", "--out-dir", tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    out = done.stdout
+    assert "model: 16,576 parameters (1 layers, 2 heads, n_embd 32, block 16)" in out
+    unigram = float(out.split("unigram baseline (no context): val loss ")[1][:5])
+    bigram = float(out.split("bigram baseline (the token before, counted): val loss ")[1][:5])
+    assert bigram < unigram
+    assert "step 0: train loss" in out and "step 10: train loss" in out
+    assert "done: 20 steps" in out and "--- sample 1 ---" in out
+    assert (tmp_path / "ckpt.npz").exists()
