@@ -234,3 +234,25 @@ def test_train_gpt_quick_evaluates_at_step_0_and_prints_both_baselines(tmp_path)
     assert "step 0: train loss" in out and "step 10: train loss" in out
     assert "done: 20 steps" in out and "--- sample 1 ---" in out
     assert (tmp_path / "ckpt.npz").exists()
+
+
+# --- bpe_steps.py -------------------------------------------------------------------------
+
+def test_bpe_steps_quick_prints_each_lesson():
+    done = run(EXAMPLES / "bpe_steps.py", "--quick", "--top-k", "3")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "expect: 14 distinct adjacent pairs; the most frequent:" in out      # the toy table
+    assert "maximize: skip 's' + 't': an earlier merge of this step used it up" in out
+    assert "10 merges in 5 expect steps (top-k = 3)" in out
+    assert "lowest   -> low | est</w>" in out                                  # unseen word
+    assert "the same merges: True" in out                                      # naive == indexed
+    assert "' the'       -> ·the" in out and "round trip exact: True" in out
+    in_domain, out_of_domain = (float(line.rsplit("= ", 1)[1]) for line in out.splitlines()
+                                if " tokens / " in line)
+    assert out_of_domain > in_domain
+
+
+def test_bpe_steps_refuses_a_top_k_below_1():
+    done = run(EXAMPLES / "bpe_steps.py", "--top-k", "0")
+    assert done.returncode == 2 and "--top-k and --merges must be at least 1" in done.stderr
