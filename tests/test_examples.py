@@ -19,7 +19,7 @@ EXAMPLES = ROOT / "examples"
 def run(*args, env=None):
     """Run `python *args` from the repository root; the CompletedProcess, text output."""
     return subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=300)
 
 
 def run_example_with(setup, script, *args):
@@ -256,3 +256,20 @@ def test_bpe_steps_quick_prints_each_lesson():
 def test_bpe_steps_refuses_a_top_k_below_1():
     done = run(EXAMPLES / "bpe_steps.py", "--top-k", "0")
     assert done.returncode == 2 and "--top-k and --merges must be at least 1" in done.stderr
+
+
+# --- addition.py, sort_digits.py ----------------------------------------------------------
+
+@pytest.mark.parametrize("script", ["addition.py", "sort_digits.py"])
+def test_toy_task_quick_prints_the_share_of_attention_on_the_digits_that_matter(script, tmp_path):
+    out_png = tmp_path / "attention.png"
+    done = run(EXAMPLES / script, "--quick", "--plot", out_png)
+    assert done.returncode == 0, done.stderr
+    assert "step   100  loss" in done.stdout and "held-out exact-match accuracy" in done.stdout
+    assert "share of attention on the digits that matter" in done.stdout
+    assert "  layer 1: " in done.stdout and "(uniform attention would give" in done.stdout
+    if importlib.util.find_spec("matplotlib") is None:
+        assert "no picture: matplotlib is not installed" in done.stdout
+    else:
+        assert "wrote " in done.stdout and "2 layers x 4 heads" in done.stdout
+        assert_png(out_png)
