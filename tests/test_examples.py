@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from dot_helpers import parse_dot
 
+import minigrad as mg
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 
@@ -62,11 +64,16 @@ def test_attention_tour_prints_each_derivation_before_its_numbers():
         assert words in out and out.index(words) < out.index(numbers), words
 
 
+def load_example(name):
+    """An example script imported as a module (its main() not run)."""
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def load_tour():
-    spec = importlib.util.spec_from_file_location("attention_tour", EXAMPLES / "attention_tour.py")
-    tour = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tour)
-    return tour
+    return load_example("attention_tour")
 
 
 def grade(tour, rules):
@@ -273,3 +280,52 @@ def test_toy_task_quick_prints_the_share_of_attention_on_the_digits_that_matter(
     else:
         assert "wrote " in done.stdout and "2 layers x 4 heads" in done.stdout
         assert_png(out_png)
+
+
+# --- ladder.py ----------------------------------------------------------------------------
+
+def test_ladder_quick_prints_the_table_and_both_experiments():
+    done = run(EXAMPLES / "ladder.py", "--quick")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    out = done.stdout
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "rung" not in line]
+    assert [row.split("|")[1].strip() for row in rows] == [
+        "unigram counts", "bigram counts", "bigram, neural", "one head", "multi-head",
+        "+ MLP", "+ residual", "+ LayerNorm", "+ positions"]
+    unigram, bigram = (float(row.split("|")[4]) for row in rows[:2])
+    assert bigram < unigram
+    assert "Permutation test" in out and "Gradient reaching back" in out
+
+
+def test_a_model_without_positions_is_exactly_permutation_equivariant():
+    ladder = load_example("ladder")
+    rng = np.random.default_rng(0)
+    idx, permutation = rng.integers(0, 11, size=12), rng.permutation(12)
+    everything = dict(attention="multi", mlp=True, residual=True, layernorm=True)
+    for seed in range(3):
+        mg.manual_seed(seed)
+        blind = ladder.float64(ladder.Rung(11, 12, 8, 2, causal=False, **everything))
+        assert ladder.permutation_gap(blind, idx, permutation) < 1e-12   # float64 rounding
+        mg.manual_seed(seed)
+        seeing = ladder.float64(ladder.Rung(11, 12, 8, 2, causal=False, positions=True,
+                                            **everything))
+        assert ladder.permutation_gap(seeing, idx, permutation) > 1e-2
+
+
+def test_a_causal_model_without_positions_cannot_see_the_order_of_its_context():
+    ladder = load_example("ladder")
+    mg.manual_seed(0)
+    model = ladder.float64(ladder.Rung(11, 10, 8, 2, attention="multi", mlp=True,
+                                       residual=True, layernorm=True))
+    idx = np.random.default_rng(1).integers(0, 11, size=10)
+    shuffled = np.concatenate([np.random.default_rng(2).permutation(idx[:-1]), idx[-1:]])
+    with mg.no_grad():
+        last, last_shuffled = (model(mg.tensor(i[None])).numpy()[0, -1] for i in (idx, shuffled))
+    np.testing.assert_allclose(last_shuffled, last, rtol=0, atol=1e-12)
+
+
+def test_the_rnn_gradient_vanishes_over_32_positions_and_attention_does_not():
+    ladder = load_example("ladder")
+    rnn, attention = ladder.gradient_reach(33, 32, seed=0)
+    assert rnn[0] / rnn[-1] < 1e-3          # 32 positions back vs the last input
+    assert attention[0] / attention[-1] > 1e-2
