@@ -39,7 +39,8 @@ def main(argv=None):
         return f"{a} + {b} = {total}  ({'right' if a + b == total else 'wrong'})"
 
     model, score = toy_tasks.demo(task, args.steps, args.seed, describe)
-    print("\nwhile writing answer digit i, attention on digit i of both numbers:")
+    print("\nwhile writing answer digit i, attention on digit i of both numbers (a head that reads\n"
+          "only one of the two, fully, gets 50%):")
     toy_tasks.print_attention_share(model, task)
     if args.plot:
         from plot_attention import plot_task_attention
