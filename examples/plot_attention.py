@@ -117,6 +117,24 @@ def plot_grid(maps, labels, path, title):
     figure.savefig(path, dpi=120)
 
 
+def plot_task_attention(model, task, path, title):
+    """A toy task's trained model (models.toy_tasks) on one held-out problem: its attention
+    as a grid of heatmaps in `path`; without matplotlib, a note saying how to get it."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print(f'(no picture: matplotlib is not installed; pip install -e ".[viz]" to get {path})')
+        return False
+    from models import toy_tasks
+
+    prompt, answer = toy_tasks.problems(task, np.random.default_rng(7), 1, held_out=True)
+    ids = np.concatenate([prompt, answer], axis=1)[0, :-1]           # (P + A - 1,)
+    maps = toy_tasks.attention_weights(model, ids[None])[:, 0]        # (n_layer, n_head, T, T)
+    plot_grid(maps, [str(digit) for digit in ids], path, title)
+    print(f"wrote {path}: {maps.shape[0]} layers x {maps.shape[1]} heads, {len(ids)} tokens")
+    return True
+
+
 def main(argv=None):
     args = parse_args(argv)
     try:

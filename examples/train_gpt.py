@@ -5,6 +5,7 @@
     python examples/train_gpt.py --resume                 # continue from runs/gpt/ckpt.npz
     python examples/train_gpt.py --device cuda            # on a GPU, through CuPy
     mpirun -n 2 python examples/train_gpt.py --distributed  # 2 processes, data-parallel (MPI)
+    python examples/train_gpt.py --quick                  # a few seconds: a tiny model, 20 steps
 
 Ctrl-C stops after the current step, saves a checkpoint and exits; --resume
 then continues exactly where it stopped (same batches, same schedule).
@@ -27,6 +28,9 @@ from models.gpt import GPT, GPTConfig  # noqa: E402
 from models.tokenizers import tokenizer_from_dict  # noqa: E402
 
 MODEL_DEFAULTS = dict(n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0)
+# --quick: what it changes, unless the flag is given too (a smoke test of the whole script)
+QUICK = dict(n_layer=1, n_head=2, n_embd=32, block_size=16, steps=20, batch_size=8,
+             warmup_steps=5, eval_interval=10, eval_iters=2, samples=1, sample_tokens=40)
 
 
 def parse_args(argv=None):
@@ -64,7 +68,14 @@ def parse_args(argv=None):
     out.add_argument("--sample-tokens", type=int, default=300)
     out.add_argument("--temperature", type=float, default=0.8)
     out.add_argument("--top-k", type=int, default=None)
-    return p.parse_args(argv)
+    p.add_argument("--quick", action="store_true",
+                   help="a few seconds: " + ", ".join(f"{k}={v}" for k, v in QUICK.items()))
+    args = p.parse_args(argv)
+    if args.quick:
+        for name, value in QUICK.items():
+            if getattr(args, name) == p.get_default(name):  # a flag given on its own wins
+                setattr(args, name, value)
+    return args
 
 
 def main(argv=None):
@@ -131,7 +142,9 @@ def train(args, group=None, rows=slice(None)):
           f"{type(tokenizer).__name__} with {tokenizer.vocab_size} tokens")
     print(f"model: {model.num_parameters():,} parameters ({config.n_layer} layers, {config.n_head} heads, "
           f"n_embd {config.n_embd}, block {config.block_size}) on {args.device}")
-    print(f"unigram baseline (no context): val loss {baseline:.3f}")
+    bigram = training.bigram_loss(train_tokens, val_tokens, config.vocab_size)
+    print(f"unigram baseline (no context): val loss {baseline:.3f}; "
+          f"bigram baseline (the token before, counted): val loss {bigram:.3f}")
     if group.world_size > 1:
         print(f"data-parallel: {group.world_size} ranks x {args.batch_size // group.world_size} rows "
               f"of each global batch of {args.batch_size}")
@@ -153,7 +166,7 @@ def train(args, group=None, rows=slice(None)):
     step = start
     with stop:
         while step < args.steps and not stop.requested:
-            if step % args.eval_interval == 0 and step > start:
+            if step % args.eval_interval == 0 and (step > start or step == 0):  # 0: the start
                 train_loss, val_loss = evaluate()
                 history.append([step, train_loss, val_loss])
                 progress.note(f"step {step}: train loss {train_loss:.3f}, val loss {val_loss:.3f}")
@@ -184,7 +197,8 @@ def train(args, group=None, rows=slice(None)):
     history.append([step, train_loss, val_loss])
     save(step)
     print(f"done: {step} steps in {progress.elapsed:.0f} s ({progress.tokens_per_second:,.0f} tokens/s); "
-          f"train loss {train_loss:.3f}, val loss {val_loss:.3f} (unigram baseline {baseline:.3f})")
+          f"train loss {train_loss:.3f}, val loss {val_loss:.3f} (baselines: unigram {baseline:.3f}, "
+          f"bigram {bigram:.3f})")
     print(f"checkpoint: {checkpoint_path}  "
           f"(sample more with examples/sample.py --checkpoint {checkpoint_path})")
     if group.rank == 0:

@@ -610,15 +610,43 @@ def maximize(vocab, pair):
     return dict(new_vocab)
 
 
-def learn_bpe(word_counts, num_merges):
-    """Run expect/maximize ``num_merges`` times; return the merged pairs in order."""
+def top_pairs(pair_counts, k):
+    """The ``k`` most frequent pairs, most frequent first; ties as in best_pair."""
+    return sorted(pair_counts, key=lambda pair: (-pair_counts[pair], pair))[:k]
+
+
+def learn_bpe(word_counts, num_merges, top_k=1):
+    """Run expect/maximize until ``num_merges`` pairs are merged; return them in order.
+
+    top_k=1 merges the single most frequent pair per expect step (the classic form).
+    top_k=k merges the k most frequent pairs of one count, one after the other, so there
+    are fewer recounts; a pair that an earlier merge of the same step used up (it no
+    longer occurs) is skipped.
+    """
+    if top_k < 1:
+        raise ValueError(f"top_k must be at least 1, got {top_k}")
     vocab = split_words(word_counts)
     merges = []
-    for _ in range(num_merges):
+    while len(merges) < num_merges:
         pair_counts = expect(vocab)
         if not pair_counts:  # every word is a single symbol: nothing to merge
             break
-        pair = best_pair(pair_counts)
-        vocab = maximize(vocab, pair)
-        merges.append(pair)
+        for pair in top_pairs(pair_counts, min(top_k, num_merges - len(merges))):
+            if pair not in expect(vocab):  # used up by this step's earlier merges
+                continue
+            vocab = maximize(vocab, pair)
+            merges.append(pair)
     return merges
+
+
+def segment(word, merges):
+    """Split an unseen ``word`` with learned merges: its characters plus </w>, then each
+    merge applied in the order it was learned. Characters never seen in training stay
+    single symbols (the teaching form has no bytes to fall back on).
+
+    segment("lowest", learn_bpe({"low": 5, "newest": 6}, 10)) -> ["low", "est</w>"]
+    """
+    (symbols,) = split_words({word: 1})
+    for pair in merges:
+        (symbols,) = maximize({symbols: 1}, pair)
+    return list(symbols)

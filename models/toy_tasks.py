@@ -37,6 +37,11 @@ class SortTask:
     def answer_length(self):
         return self.length
 
+    def relevant_keys(self, prompt, answer):
+        """(B, A, P) bool: for answer digit i, the prompt positions holding that digit (the
+        ones the model must find to copy it)."""
+        return prompt[:, None, :] == answer[:, :, None]
+
     def sample(self, rng, count):
         digits = rng.integers(0, self.vocab_size, size=(count, self.length))
         codes = digits @ (self.vocab_size ** np.arange(self.length))
@@ -58,6 +63,15 @@ class AdditionTask:
     @property
     def answer_length(self):
         return self.digits + 1
+
+    def relevant_keys(self, prompt, answer):
+        """(B, A, P) bool: for answer digit i (lowest first), digit i of both numbers, at
+        prompt positions digits-1-i and 2*digits-1-i; nothing for the final carry digit."""
+        d = self.digits
+        keys = np.zeros((len(prompt), self.answer_length, self.prompt_length), dtype=bool)
+        for i in range(d):
+            keys[:, i, [d - 1 - i, 2 * d - 1 - i]] = True
+        return keys
 
     def sample(self, rng, count):
         a = rng.integers(0, 10 ** self.digits, size=count)
@@ -129,9 +143,60 @@ def accuracy(model, task, count=1000, seed=1):
     return float((guesses == answer).all(axis=1).mean())
 
 
+@mg.no_grad()
+def attention_weights(model, x):
+    """Every layer's attention weights for token ids x (B, T): (n_layer, B, n_head, T, T).
+
+    GPT's forward does not return them, so each attention layer keeps its latest ones
+    (MultiHeadAttention.keep_weights) and is put back as it was afterwards."""
+    layers = [block.attn for block in model.transformer.h]
+    for attention in layers:
+        attention.keep_weights = True
+    try:
+        model.eval()
+        model(mg.tensor(x))
+        return np.stack([attention.last_weights.numpy() for attention in layers])
+    finally:
+        for attention in layers:
+            attention.keep_weights, attention.last_weights = False, None
+
+
+def attention_share(model, task, count=200, seed=1):
+    """How much attention each head puts on the prompt digits that matter (the task's
+    relevant_keys) when it predicts each answer digit, on held-out problems.
+
+    Returns (share, chance): share (n_layer, n_head) is the mean over problems and scored
+    answer digits of the weight on those keys; chance is the same for uniform attention
+    over the positions a query can see.
+    """
+    prompt, answer = problems(task, np.random.default_rng(seed), count, held_out=True)
+    x = np.concatenate([prompt, answer], axis=1)[:, :-1]             # (B, P + A - 1)
+    weights = attention_weights(model, x)                             # (L, B, nh, T, T)
+    P, A = task.prompt_length, task.answer_length
+    queries = P - 1 + np.arange(A)                                    # predicts answer digit i
+    on_prompt = weights[:, :, :, queries, :P]                         # (L, B, nh, A, P)
+    relevant = task.relevant_keys(prompt, answer)                     # (B, A, P)
+    scored = relevant.any(axis=2)                                     # (B, A)
+    share = (on_prompt * relevant[None, :, None]).sum(axis=-1)        # (L, B, nh, A)
+    share = (share * scored[None, :, None]).sum(axis=(1, 3)) / scored.sum()
+    visible = (queries + 1)[None, :]                                  # keys a query can see
+    chance = float((relevant.sum(axis=2) / visible)[scored].mean())
+    return share, chance
+
+
+def print_attention_share(model, task):
+    share, chance = attention_share(model, task)
+    print("share of attention on the digits that matter, per layer (rows) and head (columns):")
+    for layer, row in enumerate(share):
+        print(f"  layer {layer}: " + "  ".join(f"{value:6.1%}" for value in row))
+    print(f"  (uniform attention would give {chance:.1%}; best head {share.max():.1%})")
+    return share, chance
+
+
 def demo(task, steps, seed, describe):
     """Train with the loss printed, then print the held-out accuracy and three worked
-    examples, each shown by `describe(prompt digits, answer digits)`. Returns the accuracy."""
+    examples, each shown by `describe(prompt digits, answer digits)`. Returns the model and
+    the accuracy."""
     model = train(task, model_config(task), steps=steps, seed=seed,
                   report=lambda step, loss: print(f"step {step:>5}  loss {loss:.4f}"))
     score = accuracy(model, task)
@@ -140,4 +205,4 @@ def demo(task, steps, seed, describe):
     out = model.generate(mg.tensor(prompt), task.answer_length, temperature=0).numpy()
     for row in out:
         print(describe(row[:task.prompt_length], row[task.prompt_length:]))
-    return score
+    return model, score

@@ -119,6 +119,26 @@ def unigram_loss(train_tokens, val_tokens, vocab_size):
     return float(-log_p[val_tokens].mean())
 
 
+def bigram_loss(train_tokens, val_tokens, vocab_size):
+    """Validation cross-entropy of counted bigrams: p(b | a) = (count(a b) + 1) /
+    (count(a) + vocab_size), from train. One token of context, nothing learned.
+
+    Pairs are counted as sorted codes a * vocab_size + b, so memory grows with the
+    number of distinct pairs seen, not with vocab_size squared.
+    """
+    train_tokens, val_tokens = np.asarray(train_tokens), np.asarray(val_tokens)
+    if len(val_tokens) < 2:
+        raise ValueError(f"bigram_loss needs at least 2 validation tokens, got {len(val_tokens)}")
+    seen, pair_counts = np.unique(train_tokens[:-1].astype(np.int64) * vocab_size
+                                  + train_tokens[1:], return_counts=True)
+    first_counts = np.bincount(train_tokens[:-1], minlength=vocab_size).astype(np.float64)
+    wanted = val_tokens[:-1].astype(np.int64) * vocab_size + val_tokens[1:]
+    where = np.clip(np.searchsorted(seen, wanted), 0, max(len(seen) - 1, 0))
+    found = pair_counts[where] * (seen[where] == wanted) if len(seen) else 0 * wanted
+    p = (found + 1.0) / (first_counts[val_tokens[:-1]] + vocab_size)
+    return float(-np.log(p).mean())
+
+
 # --- checkpoints -------------------------------------------------------------------
 
 def save_checkpoint(path, model, optimizer, tokenizer, step, extra=None):

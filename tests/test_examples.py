@@ -1,13 +1,18 @@
-"""The learning examples run end to end, as a user would run them (in a subprocess):
-attention_tour.py, computation_graph.py and plot_attention.py."""
+"""The learning examples run end to end, as a user would run them (in a subprocess, in
+their quick modes): attention_tour.py, computation_graph.py, plot_attention.py, ladder.py,
+bpe_steps.py, train_gpt.py, addition.py and sort_digits.py."""
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from dot_helpers import parse_dot
+
+import minigrad as mg
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -16,7 +21,7 @@ EXAMPLES = ROOT / "examples"
 def run(*args, env=None):
     """Run `python *args` from the repository root; the CompletedProcess, text output."""
     return subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=300)
 
 
 def run_example_with(setup, script, *args):
@@ -38,8 +43,97 @@ def test_attention_tour_quick_agrees_three_ways():
     assert "d scores = d scaled / sqrt(hs)" in out
     assert "d x = d q @ Wq + d k @ Wk + d v @ Wv" in out
     assert "PART 2: multi-head attention, 2 heads" in out
+    assert "THE FUSED OP: F.causal_attention" in out and "d k by hand vs the fused op" in out
+    assert "PART 3: a whole pre-LayerNorm block" in out and "d mlp.c_fc.weight" in out
+    assert "PART 4: why the scores are divided by sqrt(hs)" in out
     assert "DISAGREE" not in out
     assert out.rstrip().endswith("comparisons agree to within 1e-06.")
+
+
+def test_attention_tour_prints_each_derivation_before_its_numbers():
+    out = run(EXAMPLES / "attention_tour.py", "--quick").stdout
+    for words, numbers in [
+        ("dA = dC @ B.T     (n, m) @ (m, k) -> (n, k)", "\nd weights = d out @ v.T"),
+        ("ds_j = sum_i dw_i w_i (delta_ij - w_j)", "\nd scaled = weights *"),
+        ("Row 0 of d scaled is all zeros", "\nd scaled = weights *"),
+        ("so three gradients add up", "\nd x = d q @ Wq"),
+        ("d logits = (p - onehot) / T (the mean over T tokens)", "\nd logits = (p - onehot)"),
+        ("d x = (d x_hat - mean(d x_hat) - x_hat * mean(d x_hat * x_hat)) / s", "d ln_1.weight"),
+        ("the predicted change is\n-lr * |g|^2", "predicted -lr|g|^2"),
+    ]:
+        assert words in out and out.index(words) < out.index(numbers), words
+
+
+def load_example(name):
+    """An example script imported as a module (its main() not run)."""
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_tour():
+    return load_example("attention_tour")
+
+
+def grade(tour, rules):
+    check = tour.Comparisons(tour.TOLERANCE, None)
+    tour.grade(rules, check, np.random.default_rng(0))
+    return check
+
+
+def test_exercise_grader_passes_the_reference_answers_and_fails_the_blanks(capsys):
+    tour = load_tour()
+    reference = grade(tour, tour.REFERENCE)
+    assert reference.failures == [] and reference.count == 10
+    blanks = grade(tour, tour.load_rules(EXAMPLES / "tour_exercises.py"))
+    assert blanks.failures == list(tour.RULE_NAMES)
+    assert "softmax_backward: not written yet (NotImplementedError" in capsys.readouterr().out
+
+
+def test_exercise_grader_names_the_wrong_gradient_and_by_how_much(capsys):
+    tour = load_tour()
+    rules = vars(tour.REFERENCE) | {"layernorm_backward": lambda x, gamma, d_y, eps=1e-5: (
+        tour.layernorm_backward(x, gamma, d_y, eps)[0], (d_y * x).sum(axis=0), d_y.sum(axis=0))}
+    check = grade(tour, tour.SimpleNamespace(**rules))  # dgamma with x instead of x_hat
+    assert check.failures == ["layernorm_backward dgamma"]
+    assert "layernorm_backward dgamma is wrong by up to " in capsys.readouterr().out
+
+
+def test_attention_tour_exercise_mode_exits_1_on_blanks_and_runs_the_tour_when_all_pass():
+    blanks = run(EXAMPLES / "attention_tour.py", "--quick", "--exercise")
+    assert blanks.returncode == 1
+    assert "NOT YET: 7 of 7 gradients are missing or wrong" in blanks.stdout
+    answers = run(EXAMPLES / "attention_tour.py", "--quick", "--exercise",
+                  EXAMPLES / "attention_tour.py")  # the reference answers, as a student's file
+    assert answers.returncode == 0, answers.stdout[-2000:]
+    assert "All 10 gradients of your rules are right" in answers.stdout
+    assert answers.stdout.rstrip().endswith("comparisons agree to within 1e-06.")
+
+
+def test_sqrt_d_table_shows_softmax_saturating_without_the_scale():
+    tour = load_tour()
+    rows = tour.sqrt_d_rows((16, 512), T=16, trials=4, rng=np.random.default_rng(0))
+    (_, top16, raw_top16, grad16, raw_grad16), (_, top512, raw_top512, grad512, raw_grad512) = rows
+    assert abs(top512 - top16) < 0.05 and abs(grad512 - grad16) < 0.2 * grad16  # scaled: flat
+    assert raw_top512 > 0.85 and raw_top512 > raw_top16 + 0.1                   # unscaled: peaks
+    assert raw_grad512 < 0.5 * raw_grad16                                       # and vanishes
+
+
+def test_attention_tour_heatmaps(tmp_path):
+    pytest.importorskip("matplotlib")
+    done = run(EXAMPLES / "attention_tour.py", "--quick", "--plot", tmp_path / "tour.png")
+    assert done.returncode == 0, done.stderr
+    assert_png(tmp_path / "tour.png")
+
+
+def test_attention_tour_without_matplotlib_still_prints_everything(tmp_path):
+    hide_matplotlib = "sys.modules['matplotlib'] = None  # import matplotlib now fails"
+    done = run_example_with(hide_matplotlib, EXAMPLES / "attention_tour.py", "--quick",
+                            "--plot", str(tmp_path / "never.png"))
+    assert done.returncode == 0
+    assert "no picture: matplotlib is not installed" in done.stdout
+    assert not (tmp_path / "never.png").exists()
 
 
 def test_attention_tour_exits_non_zero_when_a_backward_rule_is_wrong():
@@ -154,3 +248,106 @@ def test_attention_masks_quick_draws_every_mask_and_the_growing_field(tmp_path):
         assert "matplotlib is not installed" in text
     else:
         assert_png(out)
+
+
+# --- train_gpt.py -------------------------------------------------------------------------
+
+def test_train_gpt_quick_evaluates_at_step_0_and_prints_both_baselines(tmp_path):
+    done = run(EXAMPLES / "train_gpt.py", "--quick", "--out-dir", tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    out = done.stdout
+    assert "model: 16,576 parameters (1 layers, 2 heads, n_embd 32, block 16)" in out
+    unigram = float(out.split("unigram baseline (no context): val loss ")[1][:5])
+    bigram = float(out.split("bigram baseline (the token before, counted): val loss ")[1][:5])
+    assert bigram < unigram
+    assert "step 0: train loss" in out and "step 10: train loss" in out
+    assert "done: 20 steps" in out and "--- sample 1 ---" in out
+    assert (tmp_path / "ckpt.npz").exists()
+
+
+# --- bpe_steps.py -------------------------------------------------------------------------
+
+def test_bpe_steps_quick_prints_each_lesson():
+    done = run(EXAMPLES / "bpe_steps.py", "--quick", "--top-k", "3")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "expect: 14 distinct adjacent pairs; the most frequent:" in out      # the toy table
+    assert "maximize: skip 's' + 't': an earlier merge of this step used it up" in out
+    assert "10 merges in 5 expect steps (top-k = 3)" in out
+    assert "lowest   -> low | est</w>" in out                                  # unseen word
+    assert "the same merges: True" in out                                      # naive == indexed
+    assert "' the'       -> ·the" in out and "round trip exact: True" in out
+    in_domain, out_of_domain = (float(line.rsplit("= ", 1)[1]) for line in out.splitlines()
+                                if " tokens / " in line)
+    assert out_of_domain > in_domain
+
+
+def test_bpe_steps_refuses_a_top_k_below_1():
+    done = run(EXAMPLES / "bpe_steps.py", "--top-k", "0")
+    assert done.returncode == 2 and "--top-k and --merges must be at least 1" in done.stderr
+
+
+# --- addition.py, sort_digits.py ----------------------------------------------------------
+
+@pytest.mark.parametrize("script", ["addition.py", "sort_digits.py"])
+def test_toy_task_quick_prints_the_share_of_attention_on_the_digits_that_matter(script, tmp_path):
+    out_png = tmp_path / "attention.png"
+    done = run(EXAMPLES / script, "--quick", "--plot", out_png)
+    assert done.returncode == 0, done.stderr
+    assert "step   100  loss" in done.stdout and "held-out exact-match accuracy" in done.stdout
+    assert "share of attention on the digits that matter" in done.stdout
+    assert "  layer 1: " in done.stdout and "(uniform attention would give" in done.stdout
+    if importlib.util.find_spec("matplotlib") is None:
+        assert "no picture: matplotlib is not installed" in done.stdout
+    else:
+        assert "wrote " in done.stdout and "2 layers x 4 heads" in done.stdout
+        assert_png(out_png)
+
+
+# --- ladder.py ----------------------------------------------------------------------------
+
+def test_ladder_quick_prints_the_table_and_both_experiments():
+    done = run(EXAMPLES / "ladder.py", "--quick")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    out = done.stdout
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "rung" not in line]
+    assert [row.split("|")[1].strip() for row in rows] == [
+        "unigram counts", "bigram counts", "bigram, neural", "one head", "multi-head",
+        "+ MLP", "+ residual", "+ LayerNorm", "+ positions"]
+    unigram, bigram = (float(row.split("|")[4]) for row in rows[:2])
+    assert bigram < unigram
+    assert "Permutation test" in out and "Gradient reaching back" in out
+
+
+def test_a_model_without_positions_is_exactly_permutation_equivariant():
+    ladder = load_example("ladder")
+    rng = np.random.default_rng(0)
+    idx, permutation = rng.integers(0, 11, size=12), rng.permutation(12)
+    everything = dict(attention="multi", mlp=True, residual=True, layernorm=True)
+    for seed in range(3):
+        mg.manual_seed(seed)
+        blind = ladder.float64(ladder.Rung(11, 12, 8, 2, causal=False, **everything))
+        assert ladder.permutation_gap(blind, idx, permutation) < 1e-12   # float64 rounding
+        mg.manual_seed(seed)
+        seeing = ladder.float64(ladder.Rung(11, 12, 8, 2, causal=False, positions=True,
+                                            **everything))
+        assert ladder.permutation_gap(seeing, idx, permutation) > 1e-2
+
+
+def test_a_causal_model_without_positions_cannot_see_the_order_of_its_context():
+    ladder = load_example("ladder")
+    mg.manual_seed(0)
+    model = ladder.float64(ladder.Rung(11, 10, 8, 2, attention="multi", mlp=True,
+                                       residual=True, layernorm=True))
+    idx = np.random.default_rng(1).integers(0, 11, size=10)
+    shuffled = np.concatenate([np.random.default_rng(2).permutation(idx[:-1]), idx[-1:]])
+    with mg.no_grad():
+        last, last_shuffled = (model(mg.tensor(i[None])).numpy()[0, -1] for i in (idx, shuffled))
+    np.testing.assert_allclose(last_shuffled, last, rtol=0, atol=1e-12)
+
+
+def test_the_rnn_gradient_vanishes_over_32_positions_and_attention_does_not():
+    ladder = load_example("ladder")
+    rnn, attention = ladder.gradient_reach(33, 32, seed=0)
+    assert rnn[0] / rnn[-1] < 1e-3          # 32 positions back vs the last input
+    assert attention[0] / attention[-1] > 1e-2

@@ -17,7 +17,9 @@ from models.tokenizers import (
     learn_merges,
     maximize,
     pretokenize,
+    segment,
     split_words,
+    top_pairs,
 )
 
 EOT = "<|endoftext|>"
@@ -453,6 +455,29 @@ def test_toy_merges_step_by_step():
 
 def test_learn_bpe_on_toy_words():
     assert learn_bpe(TOY_WORDS, 10) == [pair for pair, _ in TOY_MERGES]
+
+
+def test_top_pairs_are_the_most_frequent_with_ties_alphabetical():
+    counts = expect(split_words(TOY_WORDS))
+    assert top_pairs(counts, 4) == [("e", "s"), ("s", "t"), ("t", "</w>"), ("w", "e")]
+    assert top_pairs(counts, 1) == [best_pair(counts)]
+
+
+def test_learn_bpe_top_1_is_the_classic_form_and_top_k_merges_k_pairs_per_count():
+    assert learn_bpe(TOY_WORDS, 10, top_k=1) == learn_bpe(TOY_WORDS, 10)
+    merges = learn_bpe(TOY_WORDS, 10, top_k=3)
+    # step 1 counts (e s), (s t), (t </w>) 9 times each: merging (e s) uses up (s t)
+    assert merges[:2] == [("e", "s"), ("t", "</w>")]
+    assert len(merges) == 10 and len(set(merges)) == 10
+    with pytest.raises(ValueError, match="top_k must be at least 1, got 0"):
+        learn_bpe(TOY_WORDS, 10, top_k=0)
+
+
+def test_segment_splits_unseen_words_with_the_learned_merges():
+    merges = learn_bpe(TOY_WORDS, 10)
+    assert segment("lowest", merges) == ["low", "est</w>"]      # never seen, two known pieces
+    assert segment("newest", merges) == ["newest</w>"]          # seen: one symbol
+    assert segment("zoo", merges) == ["z", "o", "o", "</w>"]    # unseen characters stay single
 
 
 def test_maximize_merges_left_to_right():

@@ -150,6 +150,33 @@ def test_unigram_baseline_is_the_entropy_of_token_frequencies():
     assert training.unigram_loss(train, val, 2) == pytest.approx(-np.log(p).mean())
 
 
+def test_bigram_baseline_is_add_one_smoothed_pair_counts():
+    train = np.array([0, 1, 0, 1, 0, 2])       # pairs 01 01 10 10 02
+    val = np.array([0, 1, 2, 0])               # pairs 01 12 20
+    # p(b | a) = (count(a b) + 1) / (count(a) + 3): p(1|0) = 3/6, p(2|1) = 1/5, p(0|2) = 1/3
+    expected = -np.log([3 / 6, 1 / 5, 1 / 3]).mean()
+    assert training.bigram_loss(train, val, 3) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("vocab_size", [1, 5, 40])
+def test_bigram_baseline_matches_a_dense_count_table(vocab_size):
+    rng = np.random.default_rng(vocab_size)
+    train, val = rng.integers(0, vocab_size, 500), rng.integers(0, vocab_size, 200)
+    counts = np.ones((vocab_size, vocab_size))
+    np.add.at(counts, (train[:-1], train[1:]), 1)
+    log_p = np.log(counts / counts.sum(axis=1, keepdims=True))
+    assert training.bigram_loss(train, val, vocab_size) == pytest.approx(
+        -log_p[val[:-1], val[1:]].mean())
+
+
+def test_bigram_baseline_beats_unigram_when_the_next_token_follows_from_the_last():
+    tokens = np.tile(np.arange(10), 50)        # 0 1 2 ... 9 0 1 ...: bigrams say it all
+    train, val = tokens[:401], tokens[401:]     # each token followed 40 times in train
+    # bigram: p(next | last) = (40 + 1) / (40 + 10) everywhere; unigram: about 1/10 each
+    assert training.bigram_loss(train, val, 10) == pytest.approx(-np.log(41 / 50))
+    assert training.unigram_loss(train, val, 10) > np.log(10) - 0.01
+
+
 def test_batches_are_the_next_token_shifted_by_one():
     tokens = np.arange(100)
     x, y = training.get_batch(tokens, 8, 4, training.batch_rng(0, 0))
