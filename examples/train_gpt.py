@@ -54,6 +54,8 @@ def parse_args(argv=None):
                      help="stop as if interrupted after this many steps (checkpoint, exit 130)")
     run.add_argument("--device", default="cpu", help="cpu or cuda")
     run.add_argument("--seed", type=int, default=1337)
+    run.add_argument("--threads", default="auto",
+                     help="BLAS threads: a number, or auto (one when other work fills the cores)")
     out = p.add_argument_group("samples at the end")
     out.add_argument("--samples", type=int, default=2)
     out.add_argument("--sample-tokens", type=int, default=300)
@@ -67,6 +69,12 @@ def main(argv=None):
     if args.device.startswith("cuda") and not mg.cuda_available():
         return fail("--device cuda needs CuPy and an NVIDIA GPU: pip install -e \".[cuda]\" "
                     "on a machine with CUDA, or leave out --device to train on the CPU.")
+    try:
+        busy = mg.threads.use_threads(args.threads)
+    except ValueError as error:
+        return fail(str(error))
+    if busy:
+        print(busy)
     try:
         return train(args)
     except (training.DataError, CheckpointError) as error:

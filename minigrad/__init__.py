@@ -15,7 +15,7 @@ Where things live:
 # tensor first: it loads autograd, then the ops, which build on both
 from .tensor import Tensor, as_tensor, tensor  # noqa: F401, I001
 
-from . import functional, nn, optim  # noqa: F401
+from . import functional, nn, optim, threads  # noqa: F401
 from .autograd import enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
 from .backend import cuda_available, get_default_device, set_default_device  # noqa: F401
 from .debug import detect_anomaly, profile  # noqa: F401

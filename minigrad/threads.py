@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy
 
-__all__ = ["set_num_threads", "get_num_threads", "choose_num_threads", "blas_info",
-           "machine_load"]
+__all__ = ["set_num_threads", "get_num_threads", "choose_num_threads", "use_threads",
+           "blas_info", "machine_load"]
 
 
 def _threadpoolctl():
@@ -130,3 +130,26 @@ def choose_num_threads(own_threads=1):
         return 1, (f"the machine is busy (load {load:.1f} on {cpus} CPUs): using 1 BLAS thread "
                    "so a descheduled BLAS thread cannot stall the others (--threads N overrides)")
     return cpus, None
+
+
+def use_threads(setting="auto"):
+    """Apply a --threads setting: a positive count, or "auto" (choose_num_threads).
+
+    Returns the line to print when the machine is oversubscribed, else None; a setting that
+    is neither is a ValueError naming it. Without a BLAS to control, "auto" does nothing.
+    """
+    if str(setting) == "auto":
+        count, reason = choose_num_threads()
+        try:
+            set_num_threads(count)
+        except RuntimeError:
+            return None
+        return reason
+    try:
+        count = int(setting)
+    except (TypeError, ValueError):
+        count = 0
+    if count < 1:
+        raise ValueError(f"--threads must be a positive number or 'auto', got {setting!r}")
+    set_num_threads(count)
+    return None
