@@ -17,6 +17,12 @@ Memory is reported two ways:
 
 --torch builds the same model in PyTorch (if importable) with the same weights
 and batch, and times both step by step, interleaved, in one process.
+--nanogpt PATH/model.py loads nanoGPT's own model.py from that path (never copied into
+this project; it needs PyTorch) and times a step of each (forward, backward, gradient
+clipping at 1.0, AdamW), same weights and batches, interleaved, at 1 and then 2 threads
+(--threads N: only N). nanoGPT computes attention with PyTorch's
+scaled_dot_product_attention and uses exact GELU; minigrad's GPT uses the tanh form, so the
+losses differ slightly (both are printed).
 --generate times generating 256 tokens on the small config with and without
 the KV cache. --threads N sets the BLAS (and PyTorch) thread count: on a machine
 whose cores are busy with other work, multithreaded BLAS calls can stall waiting
@@ -25,14 +31,13 @@ for a descheduled thread, and the printed load average shows when that happens.
 Run from the repository root:
   python benchmarks/bench_gpt.py --config small --steps 10
   python benchmarks/bench_gpt.py --config medium --steps 3 --torch
+  python benchmarks/bench_gpt.py --config all --steps 20 --nanogpt ../shared/anchors/nanogpt/model.py
   python benchmarks/bench_gpt.py --generate
   python benchmarks/bench_gpt.py --memory --config all
   python benchmarks/bench_gpt.py --growth 1000
 """
 import argparse
-import ctypes
 import dataclasses
-import glob
 import os
 import platform
 import resource
@@ -48,6 +53,7 @@ import numpy
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import minigrad  # noqa: E402
+from minigrad.optim import clip_grad_norm_  # noqa: E402
 from models import GPT, GPTConfig  # noqa: E402
 
 CONFIGS = {
@@ -84,42 +90,10 @@ def blas_description():
     try:
         blas = numpy.show_config(mode="dicts")["Build Dependencies"]["blas"]
     except (AttributeError, KeyError, TypeError):  # older NumPy: no dict mode
-        return "unknown (numpy.show_config() shows it)"
+        return f"[run time: {minigrad.threads.blas_info()}]"
     details = blas.get("openblas configuration") or blas.get("version", "")
-    return f"{blas.get('name', '?')} {details} {openblas_runtime()}".strip()
-
-
-def openblas_library():
-    """NumPy's bundled OpenBLAS as (ctypes library, symbol prefix), or None if not found."""
-    folder = Path(numpy.__file__).resolve().parent.parent / "numpy.libs"
-    for path in glob.glob(str(folder / "*openblas*")):
-        library = ctypes.CDLL(path)
-        for prefix in ("scipy_openblas", "openblas"):
-            if hasattr(library, f"{prefix}_get_corename64_"):
-                return library, prefix
-    return None
-
-
-def openblas_runtime():
-    """The kernel OpenBLAS chose for this CPU at run time, and its thread count (the
-    build line names only the build target)."""
-    found = openblas_library()
-    if found is None:
-        return ""
-    library, prefix = found
-    corename = getattr(library, f"{prefix}_get_corename64_")
-    threads = getattr(library, f"{prefix}_get_num_threads64_")
-    corename.restype, threads.restype = ctypes.c_char_p, ctypes.c_int
-    return f"[run time: {corename().decode()} kernels, {threads()} threads]"
-
-
-def set_openblas_threads(count):
-    found = openblas_library()
-    if found is None:
-        raise SystemExit("--threads: NumPy's OpenBLAS was not found; set OPENBLAS_NUM_THREADS "
-                         "before starting Python instead")
-    library, prefix = found
-    getattr(library, f"{prefix}_set_num_threads64_")(ctypes.c_int(count))
+    build = " ".join(f"{blas.get('name', '?')} {details}".split())
+    return f"{build} [run time: {minigrad.threads.blas_info()}]"
 
 
 def cpu_flags():
@@ -170,8 +144,9 @@ def make_batch(config, batch_size, seed=0):
 
 
 class MinigradTrainer:
-    def __init__(self, config, x, y, device):
+    def __init__(self, config, x, y, device, clip=None):
         minigrad.manual_seed(0)
+        self.clip = clip
         self.model = GPT(config, device=device)
         self.optimizer = self.model.configure_optimizers(WEIGHT_DECAY, LEARNING_RATE, BETAS)
         self.x = minigrad.tensor(x, device=device)
@@ -182,6 +157,8 @@ class MinigradTrainer:
         _, loss = self.model(self.x, self.y)
         self.optimizer.zero_grad()
         loss.backward()
+        if self.clip is not None:
+            clip_grad_norm_(self.model.parameters(), self.clip)
         self.optimizer.step()
         self.sync()
         return loss.item()
@@ -301,6 +278,82 @@ def torch_trainer_class(torch):
             return loss.item()
 
     return TorchTrainer
+
+
+# --- nanoGPT's own model.py (optional) ------------------------------------------------
+
+def load_nanogpt(path):
+    """nanoGPT's model.py, imported from the file the user names (it imports torch)."""
+    import importlib.util
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise SystemExit(f"--nanogpt: no file at {path}")
+    if load_torch() is None:
+        raise SystemExit("--nanogpt: nanoGPT's model.py needs PyTorch (pip install torch)")
+    spec = importlib.util.spec_from_file_location("nanogpt_model", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class NanoGPTTrainer:
+    """A nanoGPT step as its train.py takes it: forward, backward, clip, AdamW."""
+
+    def __init__(self, module, config, weights, x, y, clip):
+        import contextlib
+        import io
+        torch = load_torch()
+        self.torch, self.clip = torch, clip
+        their_config = module.GPTConfig(block_size=config.block_size, vocab_size=config.vocab_size,
+                                        n_layer=config.n_layer, n_head=config.n_head,
+                                        n_embd=config.n_embd, dropout=0.0, bias=config.bias)
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints parameter counts
+            self.model = module.GPT(their_config)
+            self.model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
+            self.optimizer = self.model.configure_optimizers(WEIGHT_DECAY, LEARNING_RATE, BETAS,
+                                                             "cpu")
+        self.x, self.y = torch.from_numpy(x), torch.from_numpy(y)
+
+    def step(self):
+        _, loss = self.model(self.x, self.y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+        self.optimizer.step()
+        return loss.item()
+
+
+def bench_nanogpt(args):
+    module = load_nanogpt(args.nanogpt)
+    torch = load_torch()
+    print(f"nanoGPT model.py: {Path(args.nanogpt).resolve()}; torch {torch.__version__}")
+    counts = [args.threads] if args.threads else [1, 2]
+    names = list(CONFIGS) if args.config == "all" else [args.config]
+    for name in names:
+        config, batch_size = CONFIGS[name]
+        tokens = batch_size * config.block_size
+        print(f"\n== {name} vs nanoGPT: {config}, batch_size={batch_size}, float32, cpu")
+        x, y = make_batch(config, batch_size)
+        ours = MinigradTrainer(config, x, y, "cpu", clip=1.0)
+        theirs = NanoGPTTrainer(module, config, ours.model.state_dict(), x, y, clip=1.0)
+        losses = [(ours.step(), theirs.step()) for _ in range(WARMUP_STEPS)]
+        print(f"  loss at warm-up step {WARMUP_STEPS}: minigrad {losses[-1][0]:.5f}, nanoGPT "
+              f"{losses[-1][1]:.5f} (GELU: tanh form vs exact)")
+        for count in counts:
+            minigrad.set_num_threads(count)
+            torch.set_num_threads(count)
+            ours.step(), theirs.step()  # one step at the new thread count before timing
+            mine, rival = [], []
+            for _ in range(args.steps):  # interleaved, so both see the same machine load
+                mine.append(timed(ours.step)[0])
+                rival.append(timed(theirs.step)[0])
+            print(f" {count} thread{'s' if count > 1 else ''} (BLAS {minigrad.get_num_threads()}, "
+                  f"torch {torch.get_num_threads()}), {load_line()}")
+            print(summary("minigrad", mine, tokens))
+            print(summary("nanoGPT", rival, tokens))
+            print(f"  minigrad / nanoGPT, {count} thread{'s' if count > 1 else ''}: "
+                  f"{statistics.median(mine) / statistics.median(rival):.2f}x (median), "
+                  f"{min(mine) / min(rival):.2f}x (min)")
 
 
 # --- the matrix-product floor -------------------------------------------------------
@@ -515,6 +568,8 @@ def main():
     parser.add_argument("--steps", type=int, default=10, help="timed steps (after warm-up)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--torch", action="store_true", help="compare with PyTorch")
+    parser.add_argument("--nanogpt", metavar="PATH",
+                        help="compare with nanoGPT's model.py at PATH (needs PyTorch)")
     parser.add_argument("--threads", type=int,
                         help="BLAS threads for NumPy (and PyTorch's intra-op threads)")
     parser.add_argument("--generate", action="store_true",
@@ -527,11 +582,11 @@ def main():
     if args.device == "cuda":
         minigrad.backend.require_cuda()
     if args.threads:
-        set_openblas_threads(args.threads)
+        minigrad.set_num_threads(args.threads)
 
     print("\n".join(environment_lines()))
     mode = ((args.growth and bench_growth) or (args.memory and bench_memory)
-            or (args.generate and bench_generation))
+            or (args.generate and bench_generation) or (args.nanogpt and bench_nanogpt))
     if mode:
         mode(args)
     else:

@@ -63,6 +63,8 @@ def parse_args(argv=None):
     run.add_argument("--distributed", action="store_true",
                      help="data-parallel over the processes mpirun starts (MPI; pip install -e "
                           "\".[dist]\"); --batch-size is the global batch, split across them")
+    run.add_argument("--threads", default="auto",
+                     help="BLAS threads: a number, or auto (one when other work fills the cores)")
     out = p.add_argument_group("samples at the end")
     out.add_argument("--samples", type=int, default=2)
     out.add_argument("--sample-tokens", type=int, default=300)
@@ -84,7 +86,13 @@ def main(argv=None):
         return fail("--device cuda needs CuPy and an NVIDIA GPU: pip install -e \".[cuda]\" "
                     "on a machine with CUDA, or leave out --device to train on the CPU.")
     try:
+        busy = mg.threads.use_threads(args.threads)
+    except ValueError as error:
+        return fail(str(error))
+    try:
         group, rows = parallel.setup(args.distributed, args.batch_size, args.device)
+        if busy and group.rank == 0:
+            print(busy)
         return train(args, group, rows)
     except (training.DataError, CheckpointError, parallel.SetupError) as error:
         return fail(str(error))

@@ -10,11 +10,12 @@ Where things live:
   ops/          every op, forward and backward side by side
   backend.py    NumPy/CuPy                gradcheck.py finite-difference checks
   nn.py         Module, Parameter         optim.py     SGD, Adam, AdamW, schedules
+  threads.py    BLAS threads at run time
 """
 # tensor first: it loads autograd, then the ops, which build on both
 from .tensor import Tensor, as_tensor, tensor  # noqa: F401, I001
 
-from . import functional, nn, optim  # noqa: F401
+from . import functional, nn, optim, threads  # noqa: F401
 from .autograd import enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
 from .backend import cuda_available, get_default_device, set_default_device  # noqa: F401
 from .debug import detect_anomaly, profile  # noqa: F401
@@ -22,5 +23,6 @@ from .creation import *  # noqa: F401,F403 - zeros, ones, randn, float32, ...
 from .functional import *  # noqa: F401,F403 - every op as a function
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: F401
 from .random import Generator, manual_seed  # noqa: F401
+from .threads import get_num_threads, set_num_threads  # noqa: F401
 
 __version__ = "0.1.0"

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
@@ -54,3 +55,25 @@ def test_attention_benchmark_prints_the_table_and_the_generation_speed_up():
     assert [int(r[0]) for r in rows] == [256, 512] and all(len(r) == 4 for r in rows)
     assert "at T=512: sliding window takes" in out
     assert "rolling KV cache" in out and "recompute" in out and "same tokens: True" in out
+
+
+NANOGPT = Path(__file__).resolve().parents[2] / "shared" / "anchors" / "nanogpt" / "model.py"
+
+
+def test_nanogpt_comparison_refuses_a_missing_file(tmp_path):
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "bench_gpt.py"),
+                           "--nanogpt", str(tmp_path / "none.py")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "--nanogpt: no file at" in done.stderr
+
+
+def test_nanogpt_comparison_prints_both_thread_counts():
+    pytest.importorskip("torch")
+    if not NANOGPT.is_file():
+        pytest.skip(f"nanoGPT's model.py is not at {NANOGPT}")
+    out = run_bench("--config", "small", "--steps", "1", "--nanogpt", str(NANOGPT))
+    for count in ("1 thread", "2 threads"):
+        assert f"minigrad / nanoGPT, {count}:" in out
+    words = out.split("loss at warm-up step 2: minigrad ")[1].split()
+    ours, theirs = float(words[0].rstrip(",")), float(words[2])
+    assert abs(ours - theirs) < 1e-3  # the same weights and batch (GELU forms differ slightly)
