@@ -333,9 +333,10 @@ class Seq2Seq(Module):
     @minigrad.no_grad()
     def greedy_decode(self, src, max_new_tokens=None, src_padding_mask=None, use_cache=True):
         """The most likely token at each step -> (B, L) ids after BOS; EOS ends a row, PAD
-        fills it from there (PAD and BOS are never chosen as words). Stops when every row has ended or after max_new_tokens
-        (default: as many as the decoder has positions). use_cache=False recomputes
-        the whole prefix and the encoder's keys and values every step (the same tokens)."""
+        fills it from there (PAD and BOS are never chosen as words). Stops when every
+        row has ended or after max_new_tokens (default: as many as the decoder has
+        positions). use_cache=False recomputes the whole prefix and the encoder's keys
+        and values every step (the same tokens)."""
         cfg = self.config
         steps = self._steps(max_new_tokens)
         memory, src_padding_mask = self._start(src, src_padding_mask, 1)

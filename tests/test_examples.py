@@ -1,5 +1,5 @@
 """The learning examples run end to end, as a user would run them (in a subprocess):
-attention_tour.py, computation_graph.py and plot_attention.py."""
+attention_tour.py, computation_graph.py, plot_attention.py and translate.py."""
 import os
 import re
 import shutil
@@ -161,7 +161,8 @@ def test_attention_masks_quick_draws_every_mask_and_the_growing_field(tmp_path):
 
 def check_translate_output(out):
     assert "held-out exact match, 50 numbers never trained on:" in out
-    for line in ("encoder-decoder, greedy:", "encoder-decoder, beam 2:", "decoder-only GPT, greedy:"):
+    for line in ("encoder-decoder, greedy:", "encoder-decoder, beam 2:",
+                 "decoder-only GPT, greedy:"):
         assert line in out
     assert "share of cross-attention on the aligned source word (layer x head):" in out
     rows = re.findall(r"^  layer (\d): (.*)$", out, flags=re.M)

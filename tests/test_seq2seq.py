@@ -8,7 +8,7 @@ import pytest
 from model_helpers import gradcheck_module, to_float64
 
 import minigrad as mg
-from models.seq2seq import Seq2Seq, Seq2SeqConfig, sinusoidal_positions
+from models.seq2seq import DecodingCaches, Seq2Seq, Seq2SeqConfig, sinusoidal_positions
 
 PAD, BOS, EOS = 0, 1, 2
 
@@ -135,7 +135,6 @@ def test_cached_step_logits_equal_the_full_forward():
     with mg.no_grad():
         memory = model.encode(src, model.padding_mask(src))
         full = model.decode(mg.tensor(written), memory, model.padding_mask(src)).numpy()
-        from models.seq2seq import DecodingCaches
         caches = DecodingCaches(model.config)
         for t in range(written.shape[1]):
             step = model.decode(mg.tensor(written[:, t:t + 1]), memory, model.padding_mask(src),
