@@ -46,7 +46,7 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--positions", choices=["learned", "sinusoidal"], default="learned")
+    p.add_argument("--positions", choices=["learned", "sinusoidal"], default="sinusoidal")
     p.add_argument("--n-layer", type=int, default=2, help="encoder and decoder blocks each")
     p.add_argument("--n-embd", type=int, default=64)
     p.add_argument("--n-head", type=int, default=4)

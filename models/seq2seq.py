@@ -205,6 +205,8 @@ class Seq2Seq(Module):
         for name, module in self.named_modules():
             if isinstance(module, (Linear, Embedding)):
                 std = residual_std if name.endswith("c_proj") else 0.02
+                if self._sinusoids is not None and name.endswith("wte"):
+                    std = self.config.n_embd ** -0.5  # see _embed
                 gen = generator or minigrad.random.default_generator(module.weight.device)
                 module.weight.data = gen.normal(module.weight.shape, std=std,
                                                 dtype=module.weight.dtype)
@@ -214,12 +216,19 @@ class Seq2Seq(Module):
     # --- the two halves ---------------------------------------------------------------
 
     def _embed(self, part, idx, start):
-        """Token plus position embeddings of idx (B, T) at positions start.. -> (B, T, C)."""
+        """Token plus position embeddings of idx (B, T) at positions start.. -> (B, T, C).
+
+        With sinusoidal positions, whose entries are of size 1, the token embeddings are
+        drawn with std 1/sqrt(C) and multiplied by sqrt(C), as in the paper: both terms
+        then have unit scale, and the output layer (tied to the same matrix) starts with
+        logits of unit scale. (With GPT's std 0.02 the fixed positions would drown the
+        tokens, and the model does not learn.)"""
         T = idx.shape[1]
         tok = part.wte(idx)                                          # (B, T, C)
         if self._sinusoids is None:
             pos = part.wpe.weight[start:start + T]                   # (T, C)
         else:
+            tok = tok * math.sqrt(self.config.n_embd)                # (B, T, C), unit scale
             table = self._sinusoids[start:start + T].astype(tok.dtype)
             pos = minigrad.Tensor(tok.xp.asarray(table))             # (T, C), fixed
         return part.drop(tok + pos)
