@@ -1,8 +1,9 @@
 """The learning examples run end to end, as a user would run them (in a subprocess, in
 their quick modes): attention_tour.py, computation_graph.py, plot_attention.py, ladder.py,
-bpe_steps.py, train_gpt.py, addition.py and sort_digits.py."""
+bpe_steps.py, train_gpt.py, addition.py, sort_digits.py, attention_masks.py and translate.py."""
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -351,3 +352,42 @@ def test_the_rnn_gradient_vanishes_over_32_positions_and_attention_does_not():
     rnn, attention = ladder.gradient_reach(33, 32, seed=0)
     assert rnn[0] / rnn[-1] < 1e-3          # 32 positions back vs the last input
     assert attention[0] / attention[-1] > 1e-2
+
+
+# --- translate.py -------------------------------------------------------------------------
+
+def check_translate_output(out):
+    assert "held-out exact match, 50 numbers never trained on:" in out
+    for line in ("encoder-decoder, greedy:", "encoder-decoder, beam 2:",
+                 "decoder-only GPT, greedy:"):
+        assert line in out
+    assert "share of cross-attention on the aligned source word (layer x head):" in out
+    rows = re.findall(r"^  layer (\d): (.*)$", out, flags=re.M)
+    assert [layer for layer, _ in rows] == ["0", "1"]
+    for _, row in rows:
+        shares = [float(x) for x in re.findall(r"head \d (\d\.\d{3})", row)]
+        assert len(shares) == 4 and all(0.0 <= x <= 1.0 for x in shares)
+    assert re.search(r"^  best: layer \d head \d, \d\.\d{3}$", out, flags=re.M)
+
+
+def test_translate_quick_trains_both_models_and_saves_png_maps(tmp_path):
+    pytest.importorskip("matplotlib")
+    done = run(EXAMPLES / "translate.py", "--quick", "--plot", tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    check_translate_output(done.stdout)
+    pictures = sorted(tmp_path.glob("cross_attention_*.png"))
+    assert len(pictures) == 3
+    for path in pictures:
+        assert_png(path)
+
+
+def test_translate_without_matplotlib_saves_text_maps(tmp_path):
+    hide_matplotlib = "sys.modules['matplotlib'] = None  # import matplotlib now fails"
+    done = run_example_with(hide_matplotlib, EXAMPLES / "translate.py", "--quick",
+                            "--no-gpt", "--plot", str(tmp_path))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    texts = sorted(tmp_path.glob("cross_attention_*.txt"))
+    assert len(texts) == 3 and not list(tmp_path.glob("*.png"))
+    table = texts[0].read_text()
+    assert "layer 0 head 0: rows = target, columns = source" in table
+    assert "<eos>" in table

@@ -136,10 +136,15 @@ class LogSoftmax(Function):
 
 
 class CrossEntropy(FusedFunction):
-    """Mean of -log softmax(logits)[target] over the targets that are not ignore_index."""
+    """Mean of -log softmax(logits)[target] over the targets that are not ignore_index.
 
-    def __init__(self, ignore_index):
-        self.ignore_index = ignore_index
+    With label_smoothing eps (PyTorch's definition) the target is the distribution
+    q = (1 - eps) * onehot(target) + eps / classes, and each row's loss is
+    -sum(q * log softmax(logits)) = (1 - eps) * nll + eps * mean over classes of -log p.
+    """
+
+    def __init__(self, ignore_index, label_smoothing=0.0):
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
     def forward(self, logits, targets):
         xp = self.xp
@@ -154,21 +159,32 @@ class CrossEntropy(FusedFunction):
         total = probs.sum(axis=1, keepdims=True)
         probs /= total
         self.probs = probs  # softmax, reused by backward
-        log_p = shifted[self.rows, self.picked] - xp.log(total[:, 0])
-        loss = -(log_p * self.valid).sum() / self.count if self.count else xp.nan
+        log_total = xp.log(total[:, 0])
+        row_loss = log_total - shifted[self.rows, self.picked]  # -log p[target]
+        if self.label_smoothing:
+            eps = self.label_smoothing
+            mean_nll = log_total - shifted.mean(axis=1)          # mean over classes of -log p
+            row_loss = (1.0 - eps) * row_loss + eps * mean_nll
+        loss = (row_loss * self.valid).sum() / self.count if self.count else xp.nan
         return xp.asarray(loss, dtype=logits.dtype)
 
-    def backward_arrays(self, gy):  # d cross_entropy: (softmax(x) - onehot(t)) / count
+    def backward_arrays(self, gy):  # d cross_entropy: (softmax(x) - q) / count, q smoothed onehot
         g = self.probs.copy()
-        g[self.rows, self.picked] -= 1.0
+        eps = self.label_smoothing
+        if eps:
+            g -= eps / g.shape[1]
+        g[self.rows, self.picked] -= 1.0 - eps
         g *= (self.valid * (gy / max(self.count, 1)))[:, None].astype(g.dtype)
         return g.reshape(self.inputs[0].shape), None
 
     def composite(self, logits, targets):
         classes = logits.shape[-1]
         log_p = log_softmax(logits.reshape(-1, classes), axis=-1)
-        picked = getitem(log_p, (self.rows, self.picked))
-        return -(picked * as_tensor(self.valid.astype(logits.dtype))).sum() / self.count
+        row_loss = -getitem(log_p, (self.rows, self.picked))
+        if self.label_smoothing:
+            eps = self.label_smoothing
+            row_loss = (1.0 - eps) * row_loss - eps * log_p.mean(axis=-1)
+        return (row_loss * as_tensor(self.valid.astype(logits.dtype))).sum() / self.count
 
 
 class LayerNorm(FusedFunction):
@@ -279,11 +295,15 @@ def log_softmax(x, axis=-1):
     return LogSoftmax(axis)(as_tensor(x))
 
 
-def cross_entropy(logits, targets, ignore_index=-100):
+def cross_entropy(logits, targets, ignore_index=-100, label_smoothing=0.0):
     """Mean cross-entropy of logits (..., classes) against integer targets (...).
 
     Targets equal to ignore_index count for nothing; if all are ignored the loss is NaN.
+    label_smoothing eps in [0, 1] spreads eps of each target's probability evenly over
+    all classes, as torch.nn.functional.cross_entropy does (see CrossEntropy).
     """
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     logits, targets = as_tensor(logits), as_tensor(targets)
     if targets.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy targets must be integer class ids, got dtype {targets.dtype}")
@@ -295,7 +315,7 @@ def cross_entropy(logits, targets, ignore_index=-100):
     if used.size and (int(used.min()) < 0 or int(used.max()) >= classes):
         bad = int(used.min()) if int(used.min()) < 0 else int(used.max())
         raise IndexError(f"cross_entropy: target {bad} is out of range for {classes} classes")
-    return CrossEntropy(ignore_index)(logits, targets)
+    return CrossEntropy(ignore_index, float(label_smoothing))(logits, targets)
 
 
 def layer_norm(x, weight=None, bias=None, eps=1e-5):
