@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import minigrad as mg  # noqa: E402
 from minigrad.checkpoint import CheckpointError  # noqa: E402
-from models import training  # noqa: E402
+from models import run_safety, training  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -23,7 +23,10 @@ def parse_args(argv=None):
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    run_safety.check_flags(p, args, {**run_safety.SAMPLING_FLAGS, "tokens": run_safety.non_negative_int,
+                                     "samples": run_safety.positive_int})
+    return args
 
 
 def main(argv=None):

@@ -210,7 +210,7 @@ class GPT(Module):
                                   "to build a model with the saved config")
         try:
             self.load_state_dict(arrays, strict=strict)
-        except ValueError as error:
+        except (TypeError, ValueError) as error:
             raise CheckpointError(f"{path}: {error}") from error
         return metadata
 
