@@ -86,9 +86,9 @@ def test_the_header_is_read_before_any_array(tmp_path):
 
 @pytest.mark.parametrize("make, message", [
     (lambda p: np.save(p, np.ones(3)) or p.with_suffix(".npy"), "single .npy array, not an .npz"),
-    (lambda p: p.write_bytes(pickle.dumps({"a": 1})) or p, "a Python pickle"),
-    (lambda p: p.write_text("hello, world") or p, "not a zip"),
-    (lambda p: p.write_bytes(b"") or p, "an empty file"),
+    (lambda p: (p.write_bytes(pickle.dumps({"a": 1})), p)[1], "a Python pickle"),
+    (lambda p: (p.write_text("hello, world"), p)[1], "not a zip"),
+    (lambda p: (p.write_bytes(b""), p)[1], "an empty file"),
 ])
 def test_files_that_are_not_npz_archives_are_named(tmp_path, make, message):
     path = make(tmp_path / "thing")

