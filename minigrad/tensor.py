@@ -119,7 +119,10 @@ class Tensor:
     # --- autograd -------------------------------------------------------------------
 
     def requires_grad_(self, flag=True):
-        if flag and self.dtype.kind not in "fc":
+        if flag and self.dtype.kind == "c":
+            raise TypeError(f"a {self.dtype} tensor cannot require gradients: minigrad "
+                            "differentiates real floating-point tensors only")
+        if flag and self.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require gradients, got {self.dtype}")
         self.requires_grad = bool(flag)
         return self
@@ -415,14 +418,30 @@ def tensor(data, dtype=None, requires_grad=False, device=None):
         data = backend.numpy.asarray(data)
     target = backend.normalize_device(device)
     if backend.is_array(data):
+        _check_numeric(data, data)
         array = backend.to_device(data, target)
         array = array.astype(dtype) if dtype is not None else array.copy()
     else:
         host = backend.numpy.asarray(data, dtype=dtype)
+        _check_numeric(data, host)
         if dtype is None and host.dtype == backend.numpy.float64:
             host = host.astype(backend.numpy.float32)  # Python floats -> float32 by default
         array = backend.to_device(host, target)
     return Tensor(array, requires_grad=requires_grad)
+
+
+def _check_numeric(data, array):
+    """TypeError (or OverflowError for a too-large integer) unless `array` holds numbers or bools."""
+    if array.dtype.kind in "biufc":
+        return
+    if array.dtype.kind == "O":
+        flat = array.ravel().tolist() if array.ndim else [array.item()]
+        for value in flat:
+            if isinstance(value, int) and not -2**63 <= value < 2**63:
+                raise OverflowError(f"tensor(): the integer {value} does not fit in int64")
+    shown = f"{type(data).__name__} {data!r:.60}" if data is not None else "None"
+    raise TypeError(f"tensor() accepts only numeric and bool data, got {shown} "
+                    f"(dtype {array.dtype})")
 
 
 def as_tensor(value, like=None):

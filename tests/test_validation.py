@@ -76,3 +76,33 @@ def test_generate_refuses_bad_arguments(kwargs, error, message):
 def test_generate_zero_new_tokens_returns_the_prompt():
     out = tiny_gpt().generate(mg.tensor([[1, 2]]), 0)
     np.testing.assert_array_equal(out.numpy(), [[1, 2]])
+
+
+# --- tensor() ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("data, error, message", [
+    (None, TypeError, "tensor.. accepts only numeric and bool data, got None"),
+    ({"a": 1}, TypeError, "got dict"),
+    ("abc", TypeError, "got str 'abc'"),
+    ([object()], TypeError, "got list"),
+    (np.array(["x"]), TypeError, "dtype <U1"),
+    (2**70, OverflowError, "1180591620717411303424 does not fit in int64"),
+    ([1, 2**64], OverflowError, "18446744073709551616 does not fit in int64"),
+])
+def test_tensor_accepts_only_numeric_and_bool_data(data, error, message):
+    with pytest.raises(error, match=message):
+        mg.tensor(data)
+
+
+def test_complex_tensors_cannot_require_grad():
+    assert mg.tensor([1 + 2j]).dtype == np.complex128
+    with pytest.raises(TypeError, match="complex128 .* cannot require gradients"):
+        mg.tensor([1 + 2j], requires_grad=True)
+
+
+def test_uint64_indices_beyond_int64_are_refused_not_wrapped():
+    x = mg.tensor([1.0, 2.0, 3.0])
+    for index in (np.array([2**64 - 1], dtype=np.uint64), mg.tensor(np.array([2**63 + 1], np.uint64))):
+        with pytest.raises(IndexError, match="beyond int64"):
+            x[index]
+    np.testing.assert_array_equal(x[np.array([2], dtype=np.uint64)].numpy(), [3.0])
