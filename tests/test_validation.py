@@ -106,3 +106,62 @@ def test_uint64_indices_beyond_int64_are_refused_not_wrapped():
         with pytest.raises(IndexError, match="beyond int64"):
             x[index]
     np.testing.assert_array_equal(x[np.array([2], dtype=np.uint64)].numpy(), [3.0])
+
+
+# --- float16 and extreme float32 -----------------------------------------------------------
+
+def reference_layer_norm(x):
+    x = np.asarray(x, np.float64)
+    centered = x - x.mean(-1, keepdims=True)
+    return centered / np.sqrt((centered ** 2).mean(-1, keepdims=True) + 1e-5)
+
+
+def test_layer_norm_in_float16_computes_its_statistics_in_float32():
+    x = mg.tensor(np.array([0, 200, 400, 600], np.float16), requires_grad=True)
+    y = F.layer_norm(x)
+    assert y.dtype == np.float16
+    np.testing.assert_allclose(y.numpy(), reference_layer_norm([0, 200, 400, 600]), rtol=2e-3)
+    y.sum().backward()
+    assert x.grad.dtype == np.float16 and np.isfinite(x.grad.numpy()).all()
+
+
+def test_layer_norm_of_huge_float32_values_is_right():
+    x = mg.tensor(np.array([[1e30, 0, -1e30], [1.0, 2.0, 3.0]], np.float32), requires_grad=True)
+    y = F.layer_norm(x)
+    np.testing.assert_allclose(y.numpy(), reference_layer_norm(x.numpy()), rtol=1e-5)
+    y.backward(mg.tensor(np.array([[1.0, 2.0, 0.5], [1.0, 0.0, 0.0]], np.float32)))
+    assert np.isfinite(x.grad.numpy()).all()
+
+
+def test_softmax_and_cross_entropy_in_float16_match_float32():
+    rng = np.random.default_rng(0)
+    logits32 = (rng.normal(size=(4, 3000)) * 4).astype(np.float32)
+    logits16 = logits32.astype(np.float16)
+    expected = F.softmax(mg.tensor(logits16.astype(np.float32)), axis=-1).numpy()
+    got = F.softmax(mg.tensor(logits16), axis=-1)
+    assert got.dtype == np.float16
+    np.testing.assert_allclose(got.numpy().astype(np.float32).sum(-1), 1.0, atol=2e-3)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=2e-3, atol=1e-7)
+    targets = mg.tensor(rng.integers(0, 3000, size=4))
+    loss16 = F.cross_entropy(mg.tensor(logits16), targets)
+    loss32 = F.cross_entropy(mg.tensor(logits16.astype(np.float32)), targets)
+    assert loss16.dtype == np.float16
+    assert abs(float(loss16.item()) - float(loss32.item())) <= 2e-3 * abs(float(loss32.item()))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+@pytest.mark.parametrize("approximate", ["tanh", "none"])
+def test_gelu_gradient_is_finite_for_every_finite_input(dtype, approximate):
+    info = np.finfo(dtype)
+    values = np.array([info.max, -info.max, 1e4, -1e4, 300, -300, 20, -20, 3, -3, 0.5, 0],
+                      dtype=dtype)
+    if dtype == np.float32:
+        values = np.concatenate([values, np.array([1e19, -1e19, 1e20, -1e20, 1e30], dtype)])
+    x = mg.tensor(values, requires_grad=True)
+    y = F.gelu(x, approximate=approximate)
+    assert y.dtype == dtype and np.isfinite(y.numpy()).all()
+    y.sum().backward()
+    g = x.grad.numpy()
+    assert g.dtype == dtype and np.isfinite(g).all(), g
+    big = np.abs(values.astype(np.float64)) >= 20
+    np.testing.assert_array_equal(g[big], (values[big] > 0).astype(dtype))

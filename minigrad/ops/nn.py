@@ -10,6 +10,7 @@ from functools import partial
 from .. import backend
 from .. import random as mg_random
 from ..autograd import Function, FusedFunction, as_tensor
+from .conversion import astype
 from .indexing import getitem, masked_fill
 
 
@@ -205,6 +206,10 @@ def _layer_norm(x, weight, bias, eps):
     xp = backend.get_array_module(x)
     xhat = x - x.mean(axis=-1, keepdims=True)
     variance = xp.einsum("...c,...c->...", xhat, xhat)[..., None]
+    if x.dtype == xp.float32 and not bool(xp.isfinite(variance).all()) \
+            and bool(xp.isfinite(x).all()):  # squares past 3e38: this block again in float64
+        y, xhat, rstd = _layer_norm(x.astype(xp.float64), weight, bias, eps)
+        return y.astype(x.dtype), xhat.astype(x.dtype), rstd.astype(x.dtype)
     variance /= x.shape[-1]
     variance += eps
     rstd = xp.sqrt(variance, out=variance)
@@ -249,7 +254,20 @@ def softmax(x, axis=-1, mask=None):
         mask = as_tensor(mask).data
         if mask.dtype != bool:
             raise TypeError(f"softmax mask must be boolean, got dtype {mask.dtype}")
+    if x.dtype == backend.numpy.float16:
+        return in_float32(partial(softmax, axis=axis, mask=mask), x)
     return Softmax(axis, mask)(x)
+
+
+def in_float32(fn, x, *others):
+    """fn run on float32 copies of float16 tensors, its result cast back to float16.
+
+    Sums of squares and of exponentials overflow float16 (its largest value is 65504)
+    or lose digits, so statistics are taken in float32; gradients flow through the casts.
+    """
+    def up(t):
+        return astype(t, backend.numpy.float32) if t.dtype == backend.numpy.float16 else t
+    return astype(fn(up(x), *(up(as_tensor(o)) for o in others)), backend.numpy.float16)
 
 
 def causal_attention(q, k, v, chunk=64):
@@ -269,7 +287,10 @@ def causal_attention(q, k, v, chunk=64):
 
 
 def log_softmax(x, axis=-1):
-    return LogSoftmax(axis)(as_tensor(x))
+    x = as_tensor(x)
+    if x.dtype == backend.numpy.float16:
+        return in_float32(partial(log_softmax, axis=axis), x)
+    return LogSoftmax(axis)(x)
 
 
 def cross_entropy(logits, targets, ignore_index=-100):
@@ -288,6 +309,8 @@ def cross_entropy(logits, targets, ignore_index=-100):
     if used.size and (int(used.min()) < 0 or int(used.max()) >= classes):
         bad = int(used.min()) if int(used.min()) < 0 else int(used.max())
         raise IndexError(f"cross_entropy: target {bad} is out of range for {classes} classes")
+    if logits.dtype == backend.numpy.float16:
+        return in_float32(lambda x: CrossEntropy(ignore_index)(x, targets), logits)
     return CrossEntropy(ignore_index)(logits, targets)
 
 
@@ -300,6 +323,8 @@ def layer_norm(x, weight=None, bias=None, eps=1e-5):
     if weight.shape != (size,) or bias.shape != (size,):
         raise ValueError(f"layer_norm over a last axis of {size} needs weight and bias of shape "
                          f"({size},), got {weight.shape} and {bias.shape}")
+    if x.dtype == backend.numpy.float16:
+        return in_float32(partial(layer_norm, eps=eps), x, weight, bias)
     return LayerNorm(eps)(x, weight, bias)
 
 
