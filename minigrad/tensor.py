@@ -159,19 +159,17 @@ class Tensor:
         """Call hook(grad) when this tensor's gradient is computed; a returned tensor replaces it."""
         if not self.requires_grad:
             raise RuntimeError("register_hook on a tensor that does not require grad")
-        self._hooks = (self._hooks or []) + [hook]
+        self._set_hooks((self._hooks or []) + [hook])
         return _HookHandle(self, hook)
 
+    def _set_hooks(self, hooks):
+        self._hooks = hooks
+        if self.creator is not None:  # ops hold their outputs weakly: the op keeps the hooks,
+            self.creator.output_hooks = {**getattr(self.creator, "output_hooks", {}),
+                                         self.output_index: hooks}  # so they fire if self is gone
+
     def _run_hooks(self, grad):
-        for hook in self._hooks or ():
-            replaced = hook(grad)
-            if replaced is not None:
-                replaced = as_tensor(replaced, like=grad)
-                if replaced.shape != grad.shape:
-                    raise ValueError(f"a hook returned a gradient of shape {replaced.shape} "
-                                     f"for a tensor of shape {grad.shape}")
-                grad = replaced
-        return grad
+        return run_hooks(self._hooks, grad)
 
     def _accumulate_grad(self, grad, keep_graph):
         if grad.dtype != self.dtype:
@@ -392,12 +390,25 @@ class Tensor:
         return conversion.to_device(self, "cuda")
 
 
+def run_hooks(hooks, grad):
+    """Call each hook(grad) in turn; a returned tensor replaces the gradient."""
+    for hook in hooks or ():
+        replaced = hook(grad)
+        if replaced is not None:
+            replaced = as_tensor(replaced, like=grad)
+            if replaced.shape != grad.shape:
+                raise ValueError(f"a hook returned a gradient of shape {replaced.shape} "
+                                 f"for a tensor of shape {grad.shape}")
+            grad = replaced
+    return grad
+
+
 class _HookHandle:
     def __init__(self, tensor, hook):
         self.tensor, self.hook = tensor, hook
 
     def remove(self):
-        self.tensor._hooks = [h for h in self.tensor._hooks or () if h is not self.hook]
+        self.tensor._set_hooks([h for h in self.tensor._hooks or () if h is not self.hook])
 
 
 def _raw(value):

@@ -165,3 +165,116 @@ def test_gelu_gradient_is_finite_for_every_finite_input(dtype, approximate):
     assert g.dtype == dtype and np.isfinite(g).all(), g
     big = np.abs(values.astype(np.float64)) >= 20
     np.testing.assert_array_equal(g[big], (values[big] > 0).astype(dtype))
+
+
+# --- empty and 0-d inputs ------------------------------------------------------------------
+
+def test_softmax_and_log_softmax_of_a_0d_tensor_are_as_in_pytorch():
+    x = mg.tensor(3.0, requires_grad=True)
+    assert F.softmax(x, axis=-1).item() == 1.0 and F.softmax(x, axis=0).item() == 1.0
+    assert F.log_softmax(x, axis=0).item() == 0.0
+    F.softmax(x, axis=-1).backward()
+    assert x.grad.item() == 0.0
+
+
+@pytest.mark.parametrize("shape", [(0, 3), (2, 0), (0,)])
+def test_softmax_log_softmax_and_layer_norm_of_empty_tensors_are_empty(shape):
+    x = mg.zeros(*shape, requires_grad=True)
+    for y in (F.softmax(x, axis=-1), F.log_softmax(x, axis=-1), F.layer_norm(x)):
+        assert y.shape == shape
+        y.sum().backward()
+    assert x.grad.shape == shape
+
+
+def test_layer_norm_and_cross_entropy_of_0d_tensors_are_clear_errors():
+    with pytest.raises(ValueError, match="layer_norm needs at least one dimension"):
+        F.layer_norm(mg.tensor(1.0))
+    with pytest.raises(ValueError, match=r"cross_entropy needs logits of shape \(..., classes\)"):
+        F.cross_entropy(mg.tensor(1.0), mg.tensor(0))
+
+
+def test_cross_entropy_of_no_rows_is_nan_as_in_pytorch():
+    loss = F.cross_entropy(mg.zeros(0, 3, requires_grad=True), mg.tensor(np.zeros(0, np.int64)))
+    assert math.isnan(loss.item())
+
+
+@pytest.mark.parametrize("op", ["max", "min"])
+def test_max_and_min_of_an_empty_axis_are_clear_errors(op):
+    x = mg.zeros(0, 3)
+    with pytest.raises(ValueError, match=f"{op} of an empty axis: axis 0 has size 0"):
+        getattr(x, op)(axis=0)
+    with pytest.raises(ValueError, match=f"{op} of an empty tensor"):
+        getattr(x, op)()
+    assert getattr(x, op)(axis=1).shape == (0,)
+
+
+@pytest.mark.parametrize("axis", [0, -1, (0,), (-1,)])
+def test_an_explicit_axis_0_or_minus_1_on_a_0d_tensor_works(axis):
+    x = mg.tensor(2.0, requires_grad=True)
+    for op in ("sum", "mean", "max", "min"):
+        assert getattr(x, op)(axis=axis).item() == 2.0
+    with pytest.raises(ValueError, match="out of range"):
+        x.sum(axis=1)
+
+
+# --- pow at base 0, all-ignored cross_entropy, hooks ---------------------------------------
+
+def test_pow_gradients_at_base_0_match_pytorch():
+    x = mg.tensor([0.0, 0.0, 0.0, 2.0], requires_grad=True)
+    y = mg.tensor([2.0, 1.0, 0.0, 3.0], requires_grad=True)
+    (x ** y).sum().backward()
+    # PyTorch: d/dy 0^y = 0 for y >= 0; d/dx 0^2 = 0, 0^1 -> 1, 0^0 -> 0
+    np.testing.assert_allclose(y.grad.numpy(), [0.0, 0.0, 0.0, 8 * math.log(2)], rtol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), [0.0, 1.0, 0.0, 12.0], rtol=1e-6)
+
+
+def test_relu_to_a_learned_power_trains():
+    h = mg.tensor([-1.0, 0.0, 0.5, 2.0], requires_grad=True)
+    p = mg.tensor(2.0, requires_grad=True)
+    (F.relu(h) ** p).sum().backward()
+    assert np.isfinite(p.grad.numpy()).all() and np.isfinite(h.grad.numpy()).all()
+
+
+def test_pow_second_derivative_at_base_0_is_finite():
+    x = mg.tensor([0.0, 1.5], dtype=np.float64, requires_grad=True)
+    y = mg.tensor([2.0, 2.0], dtype=np.float64, requires_grad=True)
+    assert mg.gradcheck(lambda a, b: a ** b, [mg.tensor([0.5, 1.5], dtype=np.float64,
+                                                         requires_grad=True), y])
+    gy, = mg.grad((x ** y).sum(), [y], create_graph=True)
+    assert np.isfinite(gy.numpy()).all()
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_cross_entropy_with_every_target_ignored_gives_zero_gradients(create_graph):
+    x = mg.randn(2, 3, requires_grad=True)
+    loss = F.cross_entropy(x, mg.tensor([-100, -100]))
+    assert math.isnan(loss.item())
+    g, = mg.grad(loss, [x], create_graph=create_graph)
+    np.testing.assert_array_equal(g.numpy(), np.zeros((2, 3)))
+
+
+def test_a_hook_on_an_intermediate_the_user_drops_still_fires():
+    seen = []
+
+    def forward(x):
+        h = x * 2
+        h.register_hook(lambda g: seen.append(g.numpy().copy()))
+        return (h * 3).sum()  # h goes out of scope here
+
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    forward(x).backward()
+    assert len(seen) == 1
+    np.testing.assert_array_equal(seen[0], [3.0, 3.0])
+
+
+def test_a_removed_hook_on_a_dropped_intermediate_does_not_fire():
+    seen = []
+
+    def forward(x):
+        h = x * 2
+        handle = h.register_hook(lambda g: seen.append(1))
+        handle.remove()
+        return (h * 3).sum()
+
+    forward(mg.tensor([1.0], requires_grad=True)).backward()
+    assert seen == []

@@ -169,7 +169,8 @@ class CrossEntropy(FusedFunction):
         classes = logits.shape[-1]
         log_p = log_softmax(logits.reshape(-1, classes), axis=-1)
         picked = getitem(log_p, (self.rows, self.picked))
-        return -(picked * as_tensor(self.valid.astype(logits.dtype))).sum() / self.count
+        # every target ignored: the loss is NaN but its gradient is 0, as backward_arrays gives
+        return -(picked * as_tensor(self.valid.astype(logits.dtype))).sum() / max(self.count, 1)
 
 
 class LayerNorm(FusedFunction):
@@ -256,7 +257,23 @@ def softmax(x, axis=-1, mask=None):
             raise TypeError(f"softmax mask must be boolean, got dtype {mask.dtype}")
     if x.dtype == backend.numpy.float16:
         return in_float32(partial(softmax, axis=axis, mask=mask), x)
+    special = _zero_d_or_empty(softmax, x, axis)
+    if special is not None:
+        return special
     return Softmax(axis, mask)(x)
+
+
+def _zero_d_or_empty(fn, x, axis):
+    """fn over `axis` of a 0-d tensor (as a 1-element vector) or of an empty one (empty),
+    as PyTorch does; None for every other tensor."""
+    if not -(x.ndim or 1) <= axis < (x.ndim or 1):
+        raise ValueError(f"{fn.__name__}: axis {axis} is out of range for a tensor with "
+                         f"{x.ndim} dimensions")
+    if x.ndim == 0:
+        return fn(x.reshape(1), axis=0).reshape(())
+    if x.numel() == 0:
+        return x * 0.0
+    return None
 
 
 def in_float32(fn, x, *others):
@@ -290,6 +307,9 @@ def log_softmax(x, axis=-1):
     x = as_tensor(x)
     if x.dtype == backend.numpy.float16:
         return in_float32(partial(log_softmax, axis=axis), x)
+    special = _zero_d_or_empty(log_softmax, x, axis)
+    if special is not None:
+        return special
     return LogSoftmax(axis)(x)
 
 
@@ -301,6 +321,8 @@ def cross_entropy(logits, targets, ignore_index=-100):
     logits, targets = as_tensor(logits), as_tensor(targets)
     if targets.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy targets must be integer class ids, got dtype {targets.dtype}")
+    if logits.ndim == 0:
+        raise ValueError("cross_entropy needs logits of shape (..., classes), got a 0-d tensor")
     if logits.shape[:-1] != targets.shape:
         raise ValueError(f"cross_entropy: logits of shape {logits.shape} need targets of shape "
                          f"{logits.shape[:-1]}, got {targets.shape}")
@@ -317,6 +339,9 @@ def cross_entropy(logits, targets, ignore_index=-100):
 def layer_norm(x, weight=None, bias=None, eps=1e-5):
     """Normalize over the last axis, then scale by weight and shift by bias (both optional)."""
     x = as_tensor(x)
+    if x.ndim == 0:
+        raise ValueError("layer_norm needs at least one dimension to normalize over, got a 0-d "
+                         "tensor")
     size = x.shape[-1]
     weight = as_tensor(x.xp.ones(size, x.dtype)) if weight is None else weight
     bias = as_tensor(x.xp.zeros(size, x.dtype)) if bias is None else bias
@@ -325,6 +350,8 @@ def layer_norm(x, weight=None, bias=None, eps=1e-5):
                          f"({size},), got {weight.shape} and {bias.shape}")
     if x.dtype == backend.numpy.float16:
         return in_float32(partial(layer_norm, eps=eps), x, weight, bias)
+    if x.numel() == 0:  # nothing to normalize: an empty result, as in PyTorch
+        return x * weight + bias
     return LayerNorm(eps)(x, weight, bias)
 
 
