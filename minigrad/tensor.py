@@ -172,6 +172,9 @@ class Tensor:
         return run_hooks(self._hooks, grad)
 
     def _accumulate_grad(self, grad, keep_graph):
+        if self.grad is not None and self.grad.shape != self.shape:
+            raise ValueError(f"cannot accumulate into .grad of shape {self.grad.shape}: it was "
+                             f"set by hand for a tensor of shape {self.shape}")
         if grad.dtype != self.dtype:
             grad = conversion.astype(grad, self.dtype)
         if keep_graph or (self.grad is not None and self.grad.creator is not None):
@@ -381,7 +384,12 @@ class Tensor:
         """Move to 'cpu' / 'cuda', or cast to a dtype."""
         if isinstance(device_or_dtype, str) and device_or_dtype.split(":")[0] in ("cpu", "cuda"):
             return conversion.to_device(self, device_or_dtype)
-        return conversion.astype(self, device_or_dtype)
+        try:
+            dtype = backend.numpy.dtype(device_or_dtype)
+        except TypeError:
+            raise ValueError(f"unknown device or dtype {device_or_dtype!r}: expected 'cpu', "
+                             "'cuda', 'cuda:N' or a NumPy dtype") from None
+        return conversion.astype(self, dtype)
 
     def cpu(self):
         return conversion.to_device(self, "cpu")

@@ -278,3 +278,27 @@ def test_a_removed_hook_on_a_dropped_intermediate_does_not_fire():
 
     forward(mg.tensor([1.0], requires_grad=True)).backward()
     assert seen == []
+
+
+# --- NumPy's errors reach the user wrapped, with the op's name and the shapes --------------
+
+@pytest.mark.parametrize("make, error, message", [
+    (lambda: mg.randn(2, 3, 4) @ mg.randn(3, 4, 5), ValueError,
+     r"matmul: batch dimensions \(2,\) and \(3,\) of \(2, 3, 4\) @ \(3, 4, 5\) do not broadcast"),
+    (lambda: F.softmax(mg.randn(2, 3), axis=-1, mask=mg.tensor(np.ones((3, 2), bool))), ValueError,
+     r"softmax: a mask of shape \(3, 2\) does not broadcast to x of shape \(2, 3\)"),
+    (lambda: mg.randn(2, 3).sum(axis=1.0), TypeError, "axis must be None, an int or a tuple"),
+    (lambda: F.split(mg.randn(4), 0), ValueError, "split: split_size must be a positive int"),
+    (lambda: mg.arange(0, 1, 0), ValueError, "arange: step must not be zero"),
+    (lambda: mg.randn(2).to("mps"), ValueError, "unknown device or dtype 'mps'"),
+])
+def test_numpy_errors_are_wrapped_with_the_op_and_shapes(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
+def test_a_preset_grad_of_the_wrong_shape_is_named():
+    x = mg.randn(3, requires_grad=True)
+    x.grad = mg.zeros(4)
+    with pytest.raises(ValueError, match=r"\.grad of shape \(4,\).*tensor of shape \(3,\)"):
+        (x * 2).sum().backward()

@@ -3,6 +3,7 @@
 Inputs may broadcast against each other; each backward returns gradients in
 the output's shape and the engine sums them back to each input's shape.
 """
+from .. import backend
 from ..autograd import Function, as_tensor
 from .indexing import where
 
@@ -178,6 +179,12 @@ def matmul(a, b):
         raise ValueError(
             f"matmul shape mismatch: {a.shape} @ {b.shape} "
             f"(inner sizes {a.shape[-1]} and {b.shape[-2 if b.ndim > 1 else 0]} differ)")
+    batch_a, batch_b = a.shape[:-2], b.shape[:-2]
+    try:
+        backend.numpy.broadcast_shapes(batch_a, batch_b)
+    except ValueError:
+        raise ValueError(f"matmul: batch dimensions {batch_a} and {batch_b} of {a.shape} @ "
+                         f"{b.shape} do not broadcast") from None
     if a.ndim == 1 and b.ndim == 1:
         return (a * b).sum()
     if a.ndim == 1:  # (k,) @ (..., k, n) -> (..., n)

@@ -255,6 +255,12 @@ def softmax(x, axis=-1, mask=None):
         mask = as_tensor(mask).data
         if mask.dtype != bool:
             raise TypeError(f"softmax mask must be boolean, got dtype {mask.dtype}")
+        try:
+            if backend.numpy.broadcast_shapes(mask.shape, x.shape) != x.shape:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"softmax: a mask of shape {mask.shape} does not broadcast to x of "
+                             f"shape {x.shape}") from None
     if x.dtype == backend.numpy.float16:
         return in_float32(partial(softmax, axis=axis, mask=mask), x)
     special = _zero_d_or_empty(softmax, x, axis)
