@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout too
 
-from models import toy_tasks  # noqa: E402
+from models import run_safety, toy_tasks  # noqa: E402
 
 
 def main(argv=None):
@@ -21,6 +21,8 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    run_safety.check_flags(p, args, {"length": run_safety.positive_int, "steps": run_safety.positive_int,
+                                     "seed": run_safety.non_negative_int})
 
     task = toy_tasks.SortTask(length=args.length)
     return toy_tasks.demo(task, args.steps, args.seed, lambda prompt, answer: (

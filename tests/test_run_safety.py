@@ -278,3 +278,18 @@ def test_a_full_disk_while_training_is_a_clear_error_with_the_old_checkpoint_int
     assert "No space left on device" in err and "ckpt.npz" in err and "Traceback" not in err
     assert (out_dir / "ckpt.npz").read_bytes() == before
     assert [p.name for p in out_dir.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize("name, flags, message", [
+    ("sort_digits", ["--length", "0"], "--length: must be a positive integer, got 0"),
+    ("sort_digits", ["--steps", "-5"], "--steps: must be a positive integer"),
+    ("addition", ["--digits", "0"], "--digits: must be a positive integer"),
+    ("addition", ["--seed", "-1"], "--seed: must be an integer >= 0"),
+    ("plot_attention", ["--seed", "-1"], "--seed: must be an integer >= 0"),
+])
+def test_every_script_refuses_bad_flags_the_same_way(name, flags, message, capsys):
+    from test_training import load_example
+    with pytest.raises(SystemExit) as stopped:
+        load_example(name).main(flags)
+    assert stopped.value.code == 2
+    assert "error: argument " + message in capsys.readouterr().err
