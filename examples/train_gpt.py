@@ -139,8 +139,12 @@ def train_in(args, stop, out_dir, checkpoint_path):
     start, history, saved_step = 0, [], None
     if resumed:
         model_arrays, optimizer_arrays, metadata = resumed
-        model.load_state_dict(model_arrays)
-        optimizer.load_state_dict({"param_groups": metadata["optimizer_groups"], "state": optimizer_arrays})
+        try:  # each checks everything before it changes anything
+            model.load_state_dict(model_arrays)
+            optimizer.load_state_dict({"param_groups": metadata["optimizer_groups"],
+                                       "state": optimizer_arrays})
+        except (TypeError, ValueError) as error:
+            raise CheckpointError(f"{checkpoint_path}: {error}") from None
         start, history = metadata["step"], metadata.get("history", [])
         saved_step = start
         schedule.load_state_dict({"last_step": start})
@@ -194,7 +198,7 @@ def train_in(args, stop, out_dir, checkpoint_path):
                     stop.request()
     except run_safety.NonFiniteError as error:
         progress.finish()
-        kept = (f"the last good checkpoint, at step {saved_step}, is kept in {checkpoint_path}"
+        kept = (f"the last good checkpoint at step {saved_step} is kept in {checkpoint_path}"
                 if saved_step is not None else "no checkpoint was written by this run")
         raise run_safety.NonFiniteError(f"{error}: stopping; {kept}. Try a lower --lr or "
                                         "--grad-clip.") from None

@@ -293,3 +293,16 @@ def test_every_script_refuses_bad_flags_the_same_way(name, flags, message, capsy
         load_example(name).main(flags)
     assert stopped.value.code == 2
     assert "error: argument " + message in capsys.readouterr().err
+
+
+def test_resuming_from_tampered_optimizer_state_is_a_clear_error(corpus, tmp_path, capsys):
+    from minigrad.checkpoint import save_arrays
+    out_dir = tmp_path / "run"
+    assert run_training(corpus, out_dir, "--steps", "2", "--samples", "0") == 0
+    arrays, metadata = load_arrays(out_dir / "ckpt.npz")
+    arrays["optimizer.0.exp_avg"] = np.zeros(3, np.float32)
+    save_arrays(out_dir / "ckpt.npz", arrays, metadata)
+    capsys.readouterr()
+    assert run_training(corpus, out_dir, "--steps", "4", "--resume", "--samples", "0") == 2
+    err = capsys.readouterr().err
+    assert "optimizer state 0.exp_avg: shape (3,)" in err and "Traceback" not in err
