@@ -70,8 +70,8 @@ def test_ctrl_c_during_the_final_sampling_keeps_the_final_state_and_exits_130(co
 def test_ctrl_c_during_the_final_evaluation_saves_the_state_and_exits_130(corpus, tmp_path):
     out_dir = tmp_path / "run"
     process, _ = start_and_wait_for(script(out_dir, corpus, "--steps", "2", "--eval-interval", "100",
-                                           "--eval-iters", "100000"), "step")
-    time.sleep(1.0)
+                                           "--eval-iters", "100000"), "step     2/2")
+    time.sleep(0.5)  # the last step is done: the run is in its final evaluation
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 130, output
