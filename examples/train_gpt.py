@@ -217,7 +217,8 @@ def train_in(args, stop, out_dir, checkpoint_path):
               f"train loss {train_loss:.3f}, val loss {val_loss:.3f} (unigram baseline {baseline:.3f})")
         print(f"checkpoint: {checkpoint_path}  "
               f"(sample more with examples/sample.py --checkpoint {checkpoint_path})", flush=True)
-        write_loss_plot(history, baseline, out_dir / "loss.png")
+        with stop.protected():  # a signal waits: raised inside matplotlib's import, it is mangled
+            write_loss_plot(history, baseline, out_dir / "loss.png")
         show_samples(model, tokenizer, args)
     except run_safety.Interrupted:  # in the final evaluation, plot or samples: the state is whole
         if saved_step != step:

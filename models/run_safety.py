@@ -31,7 +31,7 @@ class NonFiniteError(RunError):
     """The loss, the gradient norm or the weights stopped being finite numbers."""
 
 
-class Interrupted(Exception):
+class Interrupted(BaseException):
     """A stop signal that must end the run now (outside the training loop, or a second one)."""
 
     def __init__(self, signum, forced=False):
