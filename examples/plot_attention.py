@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import minigrad as mg  # noqa: E402
 from minigrad.checkpoint import CheckpointError  # noqa: E402
-from models import training  # noqa: E402
+from models import run_safety, training  # noqa: E402
 from models.gpt import GPT, GPTConfig  # noqa: E402
 from models.tokenizers import CharTokenizer  # noqa: E402
 
@@ -43,7 +43,9 @@ def parse_args(argv=None):
     p.add_argument("--prompt", default="def attention(q, k, v):")
     p.add_argument("--out", default="attention.png", help="the PNG file to write")
     p.add_argument("--seed", type=int, default=0, help="initialization of --random-model")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    run_safety.check_flags(p, args, {"seed": run_safety.non_negative_int})
+    return args
 
 
 def fail(message):

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import minigrad as mg  # noqa: E402
 from minigrad.checkpoint import CheckpointError, load_arrays  # noqa: E402
-from models import GPT, BPETokenizer, pretrained, training  # noqa: E402
+from models import GPT, BPETokenizer, pretrained, run_safety, training  # noqa: E402
 from models.gpt2_tokenizer import GPT2_FORMAT, GPT2Tokenizer  # noqa: E402
 from models.tokenizers import tokenizer_from_dict  # noqa: E402
 
@@ -45,7 +45,10 @@ def parse_args(argv=None):
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    run_safety.check_flags(p, args, {**run_safety.SAMPLING_FLAGS, "tokens": run_safety.non_negative_int,
+                                     "samples": run_safety.positive_int})
+    return args
 
 
 def main(argv=None):

@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout too
 sys.path.insert(0, str(Path(__file__).resolve().parent))      # plot_attention.py
 
-from models import toy_tasks  # noqa: E402
+from models import run_safety, toy_tasks  # noqa: E402
 
 
 def main(argv=None):
@@ -28,6 +28,8 @@ def main(argv=None):
     p.add_argument("--plot", metavar="PNG", help="save the trained model's attention on one "
                    "held-out problem (needs matplotlib)")
     args = p.parse_args(argv)
+    run_safety.check_flags(p, args, {"length": run_safety.positive_int, "steps": run_safety.positive_int,
+                                     "seed": run_safety.non_negative_int})
     if args.quick and args.steps == p.get_default("steps"):
         args.steps = 100
 

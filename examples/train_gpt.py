@@ -7,10 +7,14 @@
     mpirun -n 2 python examples/train_gpt.py --distributed  # 2 processes, data-parallel (MPI)
     python examples/train_gpt.py --quick                  # a few seconds: a tiny model, 20 steps
 
-Ctrl-C stops after the current step, saves a checkpoint and exits; --resume
-then continues exactly where it stopped (same batches, same schedule).
+Ctrl-C (or SIGTERM, SIGHUP) stops after the current step, saves a checkpoint
+and exits (130, or 128 + the signal); --resume then continues exactly where it
+stopped (same batches, same schedule). A fresh run never replaces a checkpoint
+(--overwrite does), two runs never share an --out-dir, and a NaN or infinite
+loss stops the run with the last good checkpoint kept.
 """
 import argparse
+import contextlib
 import signal
 import sys
 import time
@@ -23,7 +27,7 @@ import minigrad as mg  # noqa: E402
 from minigrad.checkpoint import CheckpointError  # noqa: E402
 from minigrad.distributed import DataParallel, SingleProcessGroup, count_targets  # noqa: E402
 from minigrad.optim import WarmupCosine  # noqa: E402
-from models import parallel, training  # noqa: E402
+from models import parallel, run_safety, training  # noqa: E402
 from models.gpt import GPT, GPTConfig  # noqa: E402
 from models.tokenizers import tokenizer_from_dict  # noqa: E402
 
@@ -37,7 +41,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     data = p.add_argument_group("data")
     data.add_argument("--data", help="a UTF-8 text file (default: Python's bundled documentation)")
-    data.add_argument("--tokenizer", choices=["char", "bpe"], default="char")
+    data.add_argument("--tokenizer", choices=["char", "bpe"], default=None, help="default: char")
     data.add_argument("--bpe-vocab-size", type=int, default=512)
     defaults = ", ".join(f"{k}={v}" for k, v in MODEL_DEFAULTS.items())
     model = p.add_argument_group(f"model (defaults: {defaults})")
@@ -56,6 +60,8 @@ def parse_args(argv=None):
     run.add_argument("--checkpoint-interval", type=int, default=500)
     run.add_argument("--out-dir", default="runs/gpt")
     run.add_argument("--resume", action="store_true", help="continue from OUT_DIR/ckpt.npz")
+    run.add_argument("--overwrite", action="store_true",
+                     help="start afresh even if OUT_DIR already holds a checkpoint (replacing it)")
     run.add_argument("--stop-after", type=int, default=None,
                      help="stop as if interrupted after this many steps (checkpoint, exit 130)")
     run.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -77,6 +83,9 @@ def parse_args(argv=None):
         for name, value in QUICK.items():
             if getattr(args, name) == p.get_default(name):  # a flag given on its own wins
                 setattr(args, name, value)
+    run_safety.check_flags(p, args, {**run_safety.TRAINING_FLAGS,
+                                     "bpe_vocab_size": run_safety.at_least(257, " (256 bytes + 1)")})
+    run_safety.check_divisible(p, args, "n_embd", "n_head", MODEL_DEFAULTS)
     return args
 
 
@@ -93,14 +102,24 @@ def main(argv=None):
         group, rows = parallel.setup(args.distributed, args.batch_size, args.device)
         if busy and group.rank == 0:
             print(busy)
-        return train(args, group, rows)
-    except (training.DataError, CheckpointError, parallel.SetupError) as error:
+        with run_safety.StopSignals() as stop:
+            return train(args, stop, group, rows)
+    except run_safety.NonFiniteError as error:
+        return fail(str(error), code=1)
+    except (training.DataError, CheckpointError, run_safety.RunError, parallel.SetupError) as error:
         return fail(str(error))
+    except OSError as error:  # a full disk, a folder gone: the old checkpoint is intact
+        return fail(str(error), code=1)
+    except run_safety.Interrupted as interrupted:
+        print(f"\ninterrupted ({interrupted}): "
+              + ("aborted without saving; the last checkpoint on disk is kept" if interrupted.forced
+                 else "before training started, nothing to save"), file=sys.stderr)
+        return interrupted.exit_code
 
 
-def fail(message):
+def fail(message, code=2):
     print(f"error: {message}", file=sys.stderr)
-    return 2
+    return code
 
 
 def prepare(args, checkpoint_path):
@@ -110,12 +129,14 @@ def prepare(args, checkpoint_path):
     if args.resume:
         model_arrays, optimizer_arrays, metadata = training.load_checkpoint(checkpoint_path)
         tokenizer = tokenizer_from_dict(metadata["tokenizer"], source=str(checkpoint_path))
+        run_safety.refuse_changed_on_resume("--tokenizer", args.tokenizer,
+                                            training.tokenizer_kind(tokenizer))
         saved = GPTConfig(**metadata["model_config"])
         config = replace(saved, **{k: v for k, v in flags.items() if v is not None})
         training.check_resumable(metadata, config, checkpoint_path)
         resumed = (model_arrays, optimizer_arrays, metadata)
     else:
-        tokenizer = training.build_tokenizer(args.tokenizer, text, args.bpe_vocab_size)
+        tokenizer = training.build_tokenizer(args.tokenizer or "char", text, args.bpe_vocab_size)
         settings = {k: MODEL_DEFAULTS[k] if v is None else v for k, v in flags.items()}
         config = GPTConfig(vocab_size=tokenizer.vocab_size, **settings)
         resumed = None
@@ -124,23 +145,37 @@ def prepare(args, checkpoint_path):
     return tokenizer, config, train_tokens, val_tokens, resumed
 
 
-def train(args, group=None, rows=slice(None)):
+def train(args, stop, group=None, rows=slice(None)):
     """Train (one process, or one rank of `group`, on its `rows` of each batch)."""
     group = group or SingleProcessGroup()
     out_dir = Path(args.out_dir)
     checkpoint_path = out_dir / "ckpt.npz"
+    run_safety.check_out_dir(out_dir)
+    if not (args.resume or args.overwrite):
+        run_safety.refuse_to_replace(checkpoint_path)
+    lock = run_safety.RunLock(out_dir) if group.rank == 0 else contextlib.nullcontext()
+    with lock:  # rank 0's lock stands for the whole job
+        return train_in(args, stop, group, rows, out_dir, checkpoint_path)
+
+
+def train_in(args, stop, group, rows, out_dir, checkpoint_path):
     tokenizer, config, train_tokens, val_tokens, resumed = prepare(args, checkpoint_path)
 
     mg.manual_seed(args.seed)
     model = GPT(config).to(args.device)
     optimizer = model.configure_optimizers(args.weight_decay, args.lr, betas=(0.9, 0.95))
     schedule = WarmupCosine(optimizer, args.warmup_steps, args.steps, min_ratio=0.1)
-    start, history = 0, []
+    start, history, saved_step = 0, [], None
     if resumed:
         model_arrays, optimizer_arrays, metadata = resumed
-        model.load_state_dict(model_arrays)
-        optimizer.load_state_dict({"param_groups": metadata["optimizer_groups"], "state": optimizer_arrays})
+        try:  # each checks everything before it changes anything
+            model.load_state_dict(model_arrays)
+            optimizer.load_state_dict({"param_groups": metadata["optimizer_groups"],
+                                       "state": optimizer_arrays})
+        except (TypeError, ValueError) as error:
+            raise CheckpointError(f"{checkpoint_path}: {error}") from None
         start, history = metadata["step"], metadata.get("history", [])
+        saved_step = start
         schedule.load_state_dict({"last_step": start})
         print(f"resuming from {checkpoint_path} at step {start}")
     replica = DataParallel(model, group)  # one process: plain backward; N: averaged gradients
@@ -164,54 +199,74 @@ def train(args, group=None, rows=slice(None)):
                                        training.estimate_loss(model, val_tokens, **kw)])
 
     def save(step):
+        nonlocal saved_step
         if group.rank != 0:
             return
-        training.save_checkpoint(checkpoint_path, model, optimizer, tokenizer, step,
-                                 extra={"history": history})
+        run_safety.check_finite_parameters(model, step)  # never replace a good file with NaNs
+        with stop.protected():
+            training.save_checkpoint(checkpoint_path, model, optimizer, tokenizer, step,
+                                     extra={"history": history})
+        saved_step = step
 
-    stop = StopRequest()
     progress = Progress(args.steps, start, args.batch_size * config.block_size)
     step = start
-    with stop:
-        while step < args.steps and not stop.requested:
-            if step % args.eval_interval == 0 and (step > start or step == 0):  # 0: the start
-                train_loss, val_loss = evaluate()
-                history.append([step, train_loss, val_loss])
-                progress.note(f"step {step}: train loss {train_loss:.3f}, val loss {val_loss:.3f}")
-            x, y = training.get_batch(train_tokens, config.block_size, args.batch_size,
-                                      training.batch_rng(args.seed, step))
-            x, y = x[rows], y[rows]  # this rank's rows of the global batch (all, in one process)
-            mg.manual_seed(parallel.dropout_seed(args.seed, step, group.rank))  # by step and rank
-            _, loss = model(mg.tensor(x, device=args.device), mg.tensor(y, device=args.device))
-            replica.zero_grad()
-            mean_loss = replica.backward(loss, count_targets(y))  # and the average over ranks
-            replica.clip_grad_norm_(args.grad_clip)
-            optimizer.step()
-            schedule.step()
-            step += 1
-            progress.update(step, mean_loss, schedule.get_last_lr()[0])
-            if step % args.checkpoint_interval == 0:
-                save(step)
-            if args.stop_after is not None and step - start >= args.stop_after:
-                stop.requested = True
+    try:
+        with stop.deferred():
+            while step < args.steps and not stop.requested:
+                if step % args.eval_interval == 0 and (step > start or step == 0):  # 0: the start
+                    train_loss, val_loss = evaluate()
+                    run_safety.record_evaluation(history, step, train_loss, val_loss)
+                    progress.note(f"step {step}: train loss {train_loss:.3f}, val loss {val_loss:.3f}")
+                x, y = training.get_batch(train_tokens, config.block_size, args.batch_size,
+                                          training.batch_rng(args.seed, step))
+                x, y = x[rows], y[rows]  # this rank's rows of the global batch (all, in one process)
+                mg.manual_seed(parallel.dropout_seed(args.seed, step, group.rank))  # by step and rank
+                _, loss = model(mg.tensor(x, device=args.device), mg.tensor(y, device=args.device))
+                replica.zero_grad()
+                mean_loss = replica.backward(loss, count_targets(y))  # and the average over ranks
+                grad_norm = replica.clip_grad_norm_(args.grad_clip)
+                run_safety.check_finite(mean_loss, grad_norm, step + 1)
+                optimizer.step()
+                schedule.step()
+                step += 1
+                progress.update(step, mean_loss, schedule.get_last_lr()[0])
+                if step % args.checkpoint_interval == 0:
+                    save(step)
+                if args.stop_after is not None and step - start >= args.stop_after:
+                    stop.request()
+                if group.world_size > 1 and replica.allreduce_mean([stop.requested])[0] > 0:
+                    stop.request(stop.signum or signal.SIGINT)  # all ranks stop together
+    except run_safety.NonFiniteError as error:
+        progress.finish()
+        kept = (f"the last good checkpoint at step {saved_step} is kept in {checkpoint_path}"
+                if saved_step is not None else "no checkpoint was written by this run")
+        raise run_safety.NonFiniteError(f"{error}: stopping; {kept}. Try a lower --lr or "
+                                        "--grad-clip.") from None
     progress.finish()
 
     if stop.requested:
         save(step)
         print(f"interrupted: checkpoint saved at step {step} to {checkpoint_path}; "
               "continue with --resume")
-        return 130
-    train_loss, val_loss = evaluate()
-    history.append([step, train_loss, val_loss])
-    save(step)
-    print(f"done: {step} steps in {progress.elapsed:.0f} s ({progress.tokens_per_second:,.0f} tokens/s); "
-          f"train loss {train_loss:.3f}, val loss {val_loss:.3f} (baselines: unigram {baseline:.3f}, "
-          f"bigram {bigram:.3f})")
-    print(f"checkpoint: {checkpoint_path}  "
-          f"(sample more with examples/sample.py --checkpoint {checkpoint_path})")
-    if group.rank == 0:
-        write_loss_plot(history, baseline, out_dir / "loss.png")
-        show_samples(model, tokenizer, args)
+        return stop.exit_code
+    try:
+        train_loss, val_loss = evaluate()
+        run_safety.record_evaluation(history, step, train_loss, val_loss)
+        save(step)
+        print(f"done: {step} steps in {progress.elapsed:.0f} s ({progress.tokens_per_second:,.0f} tokens/s); "
+              f"train loss {train_loss:.3f}, val loss {val_loss:.3f} (baselines: unigram {baseline:.3f}, "
+              f"bigram {bigram:.3f})")
+        print(f"checkpoint: {checkpoint_path}  "
+              f"(sample more with examples/sample.py --checkpoint {checkpoint_path})", flush=True)
+        if group.rank == 0:
+            with stop.protected():  # a signal waits: raised inside matplotlib's import, it is mangled
+                write_loss_plot(history, baseline, out_dir / "loss.png")
+            show_samples(model, tokenizer, args)
+    except run_safety.Interrupted:  # in the final evaluation, plot or samples: the state is whole
+        if saved_step != step:
+            save(step)
+        print(f"\ninterrupted: checkpoint saved at step {step} to {checkpoint_path}", flush=True)
+        return stop.exit_code
     return 0
 
 
@@ -244,26 +299,6 @@ def write_loss_plot(history, baseline, path):
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
     print(f"loss curve: {path}")
-
-
-class StopRequest:
-    """The first Ctrl-C asks the loop to stop after the current step; a second one forces it."""
-
-    def __init__(self):
-        self.requested = False
-
-    def _handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        print("\nstopping after this step (Ctrl-C again to abort without saving)...", flush=True)
-
-    def __enter__(self):
-        self.previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc):
-        signal.signal(signal.SIGINT, self.previous)
 
 
 class Progress:

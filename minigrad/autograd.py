@@ -345,6 +345,9 @@ def _finish_output_grads(function, gys, wanted, accumulate):
     """An op's output gradients are complete: run hooks, retain_grad, fill gaps."""
     for i, ref in enumerate(function.outputs):
         t = ref()
+        if t is None and gys[i] is not None and i in getattr(function, "output_hooks", {}):
+            # the user dropped the tensor, not its hooks: the op kept them (Tensor._set_hooks)
+            gys[i] = tensor_module.run_hooks(function.output_hooks[i], gys[i])
         if t is not None and gys[i] is not None:
             gys[i] = t._run_hooks(gys[i])
             if id(t) in wanted:

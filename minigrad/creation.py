@@ -42,6 +42,8 @@ def arange(start, stop=None, step=1, dtype=None, device=None):
     """Like numpy.arange; int64 for integer arguments, float32 otherwise."""
     if stop is None:
         start, stop = 0, start
+    if step == 0:
+        raise ValueError(f"arange: step must not be zero (start {start}, stop {stop})")
     if dtype is None:
         integral = all(isinstance(v, int) for v in (start, stop, step))
         dtype = int64 if integral else float32

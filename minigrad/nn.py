@@ -111,6 +111,8 @@ class Module:
         Nothing is changed unless every check passes. With strict=False, missing
         and unexpected names are allowed (shapes must still match).
         """
+        if not isinstance(state, dict):
+            raise TypeError(f"load_state_dict expects a dict of arrays, got {type(state).__name__}")
         own = dict(self.named_parameters(remove_duplicate=False))
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))
@@ -120,7 +122,10 @@ class Module:
         if strict and unexpected:
             problems.append(f"unexpected: {', '.join(unexpected)}")
         for name in sorted(set(own) & set(state)):
-            if tuple(state[name].shape) != own[name].shape:
+            kind_problem = _kind_problem(name, state[name], own[name])
+            if kind_problem:
+                problems.append(kind_problem)
+            elif tuple(state[name].shape) != own[name].shape:
                 problems.append(f"shape of {name}: checkpoint {tuple(state[name].shape)}, "
                                 f"model {own[name].shape}")
         if problems:
@@ -139,7 +144,7 @@ class Module:
         arrays, metadata = load_arrays(path)
         try:
             self.load_state_dict(arrays, strict=strict)
-        except ValueError as error:
+        except (TypeError, ValueError) as error:
             raise CheckpointError(f"{path}: {error}") from error
         return metadata
 
@@ -158,6 +163,20 @@ class Module:
             lines.append(f"  ({name}): {body}")
         lines.append(")")
         return "\n".join(lines)
+
+
+def _kind_problem(name, value, parameter):
+    """What makes `value` unfit to load into `parameter` (not an array, wrong dtype kind), or None."""
+    if not hasattr(value, "dtype") or not hasattr(value, "shape"):
+        return f"{name}: expected an array, got {type(value).__name__}"
+    kind, wanted = value.dtype.kind, parameter.dtype.kind
+    if value.dtype.fields is not None:
+        return f"{name}: dtype {value.dtype} is a structured array, not numbers"
+    allowed = {"f": "fiu", "i": "iu", "u": "iu", "b": "b", "c": "fiuc"}.get(wanted, wanted)
+    if kind not in allowed:
+        noun = {"f": "float", "i": "integer", "u": "integer", "b": "bool", "c": "complex"}.get(wanted, wanted)
+        return f"{name}: dtype {value.dtype} cannot be loaded into a {noun} parameter ({parameter.dtype})"
+    return None
 
 
 class ModuleList(Module):

@@ -67,13 +67,31 @@ class Optimizer:
         if len(groups) != len(self.param_groups):
             raise ValueError(f"optimizer state has {len(groups)} parameter groups, "
                              f"this optimizer has {len(self.param_groups)}")
+        for own, loaded in zip(self.param_groups, groups):
+            if not isinstance(loaded, dict):
+                raise ValueError(f"optimizer parameter group: expected a dict, got {loaded!r:.80}")
+            for k, v in loaded.items():
+                number = isinstance(own.get(k), (int, float)) and not isinstance(own.get(k), bool)
+                if number and not (isinstance(v, (int, float)) and not isinstance(v, bool)):
+                    raise ValueError(f"optimizer parameter group: {k} must be a number, got {v!r:.80}")
         params = {index: p for index, _, p in self._indexed_params()}
         state = {}
         for key, array in saved["state"].items():
-            index, name = key.split(".", 1)
+            index, _, name = str(key).partition(".")
+            if not (index.isdigit() and name):
+                raise ValueError(f"optimizer state {key!r}: expected '<parameter index>.<name>'")
             p = params.get(int(index))
             if p is None:
                 raise ValueError(f"optimizer state for parameter {index}, which does not exist")
+            if not hasattr(array, "dtype") or array.dtype.kind not in "fiub":
+                raise ValueError(f"optimizer state {key}: expected a numeric array, got "
+                                 f"{getattr(array, 'dtype', type(array).__name__)}")
+            if array.ndim != 0 and tuple(array.shape) != p.shape:
+                raise ValueError(f"optimizer state {key}: shape {tuple(array.shape)}, "
+                                 f"parameter {p.shape}")
+            if array.ndim == 0 and p.ndim != 0 and name != "step":
+                raise ValueError(f"optimizer state {key}: a scalar, but parameter {p.shape} "
+                                 "needs an array")
             value = array.item() if array.ndim == 0 else backend.to_device(array, p.device)
             state.setdefault(int(index), {})[name] = value
         for own, loaded in zip(self.param_groups, groups):

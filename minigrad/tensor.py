@@ -119,7 +119,10 @@ class Tensor:
     # --- autograd -------------------------------------------------------------------
 
     def requires_grad_(self, flag=True):
-        if flag and self.dtype.kind not in "fc":
+        if flag and self.dtype.kind == "c":
+            raise TypeError(f"a {self.dtype} tensor cannot require gradients: minigrad "
+                            "differentiates real floating-point tensors only")
+        if flag and self.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require gradients, got {self.dtype}")
         self.requires_grad = bool(flag)
         return self
@@ -156,21 +159,22 @@ class Tensor:
         """Call hook(grad) when this tensor's gradient is computed; a returned tensor replaces it."""
         if not self.requires_grad:
             raise RuntimeError("register_hook on a tensor that does not require grad")
-        self._hooks = (self._hooks or []) + [hook]
+        self._set_hooks((self._hooks or []) + [hook])
         return _HookHandle(self, hook)
 
+    def _set_hooks(self, hooks):
+        self._hooks = hooks
+        if self.creator is not None:  # ops hold their outputs weakly: the op keeps the hooks,
+            self.creator.output_hooks = {**getattr(self.creator, "output_hooks", {}),
+                                         self.output_index: hooks}  # so they fire if self is gone
+
     def _run_hooks(self, grad):
-        for hook in self._hooks or ():
-            replaced = hook(grad)
-            if replaced is not None:
-                replaced = as_tensor(replaced, like=grad)
-                if replaced.shape != grad.shape:
-                    raise ValueError(f"a hook returned a gradient of shape {replaced.shape} "
-                                     f"for a tensor of shape {grad.shape}")
-                grad = replaced
-        return grad
+        return run_hooks(self._hooks, grad)
 
     def _accumulate_grad(self, grad, keep_graph):
+        if self.grad is not None and self.grad.shape != self.shape:
+            raise ValueError(f"cannot accumulate into .grad of shape {self.grad.shape}: it was "
+                             f"set by hand for a tensor of shape {self.shape}")
         if grad.dtype != self.dtype:
             grad = conversion.astype(grad, self.dtype)
         if keep_graph or (self.grad is not None and self.grad.creator is not None):
@@ -380,7 +384,12 @@ class Tensor:
         """Move to 'cpu' / 'cuda', or cast to a dtype."""
         if isinstance(device_or_dtype, str) and device_or_dtype.split(":")[0] in ("cpu", "cuda"):
             return conversion.to_device(self, device_or_dtype)
-        return conversion.astype(self, device_or_dtype)
+        try:
+            dtype = backend.numpy.dtype(device_or_dtype)
+        except TypeError:
+            raise ValueError(f"unknown device or dtype {device_or_dtype!r}: expected 'cpu', "
+                             "'cuda', 'cuda:N' or a NumPy dtype") from None
+        return conversion.astype(self, dtype)
 
     def cpu(self):
         return conversion.to_device(self, "cpu")
@@ -389,12 +398,25 @@ class Tensor:
         return conversion.to_device(self, "cuda")
 
 
+def run_hooks(hooks, grad):
+    """Call each hook(grad) in turn; a returned tensor replaces the gradient."""
+    for hook in hooks or ():
+        replaced = hook(grad)
+        if replaced is not None:
+            replaced = as_tensor(replaced, like=grad)
+            if replaced.shape != grad.shape:
+                raise ValueError(f"a hook returned a gradient of shape {replaced.shape} "
+                                 f"for a tensor of shape {grad.shape}")
+            grad = replaced
+    return grad
+
+
 class _HookHandle:
     def __init__(self, tensor, hook):
         self.tensor, self.hook = tensor, hook
 
     def remove(self):
-        self.tensor._hooks = [h for h in self.tensor._hooks or () if h is not self.hook]
+        self.tensor._set_hooks([h for h in self.tensor._hooks or () if h is not self.hook])
 
 
 def _raw(value):
@@ -415,14 +437,30 @@ def tensor(data, dtype=None, requires_grad=False, device=None):
         data = backend.numpy.asarray(data)
     target = backend.normalize_device(device)
     if backend.is_array(data):
+        _check_numeric(data, data)
         array = backend.to_device(data, target)
         array = array.astype(dtype) if dtype is not None else array.copy()
     else:
         host = backend.numpy.asarray(data, dtype=dtype)
+        _check_numeric(data, host)
         if dtype is None and host.dtype == backend.numpy.float64:
             host = host.astype(backend.numpy.float32)  # Python floats -> float32 by default
         array = backend.to_device(host, target)
     return Tensor(array, requires_grad=requires_grad)
+
+
+def _check_numeric(data, array):
+    """TypeError (or OverflowError for a too-large integer) unless `array` holds numbers or bools."""
+    if array.dtype.kind in "biufc":
+        return
+    if array.dtype.kind == "O":
+        flat = array.ravel().tolist() if array.ndim else [array.item()]
+        for value in flat:
+            if isinstance(value, int) and not -2**63 <= value < 2**63:
+                raise OverflowError(f"tensor(): the integer {value} does not fit in int64")
+    shown = f"{type(data).__name__} {data!r:.60}" if data is not None else "None"
+    raise TypeError(f"tensor() accepts only numeric and bool data, got {shown} "
+                    f"(dtype {array.dtype})")
 
 
 def as_tensor(value, like=None):

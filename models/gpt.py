@@ -39,9 +39,21 @@ class GPTConfig:
     attn_window: int = None
 
     def __post_init__(self):
-        if self.attn_window is not None and (not isinstance(self.attn_window, int)
+        for name in ("block_size", "vocab_size", "n_layer", "n_head", "n_embd"):
+            value = getattr(self, name)
+            if not (_is_int(value) and value > 0):
+                raise ValueError(f"GPTConfig: {name} must be a positive integer, got {value!r}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"GPTConfig: n_embd {self.n_embd} is not divisible by n_head "
+                             f"{self.n_head} (each head gets n_embd / n_head channels)")
+        if not (isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1):
+            raise ValueError(f"GPTConfig: dropout must be in [0, 1), got {self.dropout!r}")
+        if not isinstance(self.bias, bool):
+            raise ValueError(f"GPTConfig: bias must be True or False, got {self.bias!r}")
+        if self.attn_window is not None and (not _is_int(self.attn_window)
                                              or self.attn_window < 1):
             raise ValueError(f"attn_window must be None or an int >= 1, got {self.attn_window!r}")
+        _gelu_approximation(self.gelu)  # "tanh" or "exact", refused here rather than at build
 
 
 _GELU_APPROXIMATIONS = {"tanh": "tanh", "exact": "none"}  # GPTConfig.gelu -> GELU(approximate=)
@@ -51,6 +63,10 @@ def _gelu_approximation(gelu):
     if gelu not in _GELU_APPROXIMATIONS:
         raise ValueError(f"GPTConfig.gelu must be 'tanh' (GPT-2) or 'exact' (nanoGPT), got {gelu!r}")
     return _GELU_APPROXIMATIONS[gelu]
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class MLP(Module):
@@ -203,9 +219,8 @@ class GPT(Module):
         it runs; use_cache=False recomputes the whole sequence at every step
         (positions wrap past block_size, see forward). Both give the same tokens.
         """
-        if temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {temperature}")
         idx = minigrad.as_tensor(idx)
+        _check_generate_arguments(idx, max_new_tokens, temperature, top_k)
         block_size = self.config.block_size
         generator = generator or minigrad.random.default_generator(idx.device)
         caches = self.new_kv_caches() if use_cache else None
@@ -254,7 +269,7 @@ class GPT(Module):
                                   "to build a model with the saved config")
         try:
             self.load_state_dict(arrays, strict=strict)
-        except ValueError as error:
+        except (TypeError, ValueError) as error:
             raise CheckpointError(f"{path}: {error}") from error
         return metadata
 
@@ -305,6 +320,21 @@ def _config_from_metadata(path, metadata):
         raise CheckpointError(f"{path}: the checkpoint's GPT config is invalid: {error}") from error
 
 
+def _check_generate_arguments(idx, max_new_tokens, temperature, top_k):
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature)
+            and temperature >= 0):
+        raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
+    if top_k is not None and not (_is_int(top_k) and top_k > 0):
+        raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
+    if not (_is_int(max_new_tokens) and max_new_tokens >= 0):
+        raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
+    if idx.ndim != 2 or idx.shape[0] == 0 or idx.shape[1] == 0:
+        raise ValueError(f"the prompt must be a non-empty (B, T) tensor of token ids, "
+                         f"got shape {idx.shape}")
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"the prompt must hold integer token ids, got dtype {idx.dtype}")
+
+
 def _pick_next(logits, temperature, top_k, generator):
     """Choose the next token id for each row of logits (B, vocab) -> (B, 1) int64."""
     xp = logits.xp
@@ -315,8 +345,12 @@ def _pick_next(logits, temperature, top_k, generator):
         k = min(top_k, logits.shape[-1])
         kth_largest = xp.sort(logits.data, axis=-1)[:, -k, None]        # (B, 1)
         logits = logits.masked_fill(logits.data < kth_largest, float("-inf"))
-    probs = F.softmax(logits, axis=-1).data                              # (B, vocab)
-    # inverse-CDF sampling: the first token whose cumulative probability passes u
-    u = generator.random((probs.shape[0], 1), dtype=probs.dtype)         # (B, 1)
-    below = (xp.cumsum(probs, axis=-1) <= u).sum(axis=-1, keepdims=True)  # (B, 1)
+    probs = F.softmax(logits, axis=-1).data.astype("float64")           # (B, vocab)
+    # inverse-CDF sampling: the first token whose cumulative probability passes u.
+    # In float64 and normalized by its own total, so u < 1 always lands on a token
+    # with probability > 0 (a float32 total just under 1 once picked a masked token).
+    cdf = xp.cumsum(probs, axis=-1)                                      # (B, vocab)
+    cdf /= cdf[:, -1:]
+    u = generator.random((probs.shape[0], 1), dtype="float64")           # (B, 1)
+    below = (cdf <= u).sum(axis=-1, keepdims=True)                       # (B, 1)
     return minigrad.Tensor(xp.minimum(below, probs.shape[-1] - 1).astype("int64"))

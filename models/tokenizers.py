@@ -20,6 +20,8 @@ import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from minigrad.checkpoint import atomic_write
+
 NUM_BYTES = 256  # ids 0..255 are the raw byte values in the byte-level BPE
 FORMAT_VERSION = 1
 CHAR_FORMAT = "minigrad.char-tokenizer"
@@ -83,12 +85,21 @@ def _load_error(path, problem):
     return ValueError(f"cannot load tokenizer from {str(path)!r}: {problem}")
 
 
+MAX_TOKENIZER_FILE_BYTES = 256 * 2**20  # GPT-2's 50k merges take ~1 MB
+
+
 def _read_json(path):
     """Read a tokenizer file as a JSON object; ValueError naming the file otherwise."""
+    size = Path(path).stat().st_size
+    if size > MAX_TOKENIZER_FILE_BYTES:
+        raise _load_error(path, f"{size:,} bytes, over the limit of {MAX_TOKENIZER_FILE_BYTES:,} "
+                                "for a tokenizer file")
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise _load_error(path, f"not a valid JSON file ({err})") from None
+    except RecursionError:
+        raise _load_error(path, "not a valid tokenizer file (JSON nested too deeply)") from None
 
 
 def _check_document(document, format_tag, path):
@@ -121,8 +132,9 @@ class _SavedAsJSON:
     """save/load for a tokenizer that defines to_dict() and from_dict(document, source)."""
 
     def save(self, path):
-        """Write the tokenizer to ``path`` as JSON."""
-        Path(path).write_text(json.dumps(self.to_dict()), encoding="utf-8")
+        """Write the tokenizer to ``path`` as JSON, atomically (as checkpoints are written)."""
+        data = json.dumps(self.to_dict()).encode("utf-8")
+        atomic_write(path, lambda f: f.write(data))
 
     @classmethod
     def load(cls, path):
@@ -349,6 +361,9 @@ def _validated_merges(merges):
 
 def _validated_special_tokens(special_tokens):
     """Return ``special_tokens`` as a list of distinct non-empty strings, or raise."""
+    if isinstance(special_tokens, (str, bytes)):
+        raise TypeError(f"special_tokens must be a list (or tuple) of strings, not a "
+                        f"{type(special_tokens).__name__}: write [{special_tokens!r}] for one token")
     tokens = list(special_tokens)
     for token in tokens:
         if not (isinstance(token, str) and token):

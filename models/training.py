@@ -51,6 +51,11 @@ def build_tokenizer(kind, text, bpe_vocab_size=512):
     raise ValueError(f"unknown tokenizer {kind!r}: use 'char' or 'bpe'")
 
 
+def tokenizer_kind(tokenizer):
+    """'char' or 'bpe', as the --tokenizer flag names it."""
+    return "bpe" if isinstance(tokenizer, BPETokenizer) else "char"
+
+
 def encode(tokenizer, text):
     """Token ids as an int64 array; a clear error for characters the tokenizer lacks."""
     try:
@@ -164,7 +169,46 @@ def load_checkpoint(path):
         raise CheckpointError(f"{path}: a minigrad checkpoint, but not a GPT training checkpoint")
     model = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
     optimizer = {k[len("optimizer."):]: v for k, v in arrays.items() if k.startswith("optimizer.")}
+    check_training_metadata(path, metadata, optimizer)
     return model, optimizer, metadata
+
+
+def check_training_metadata(path, metadata, optimizer_arrays=None):
+    """CheckpointError naming the first field of a training checkpoint that is not as saved
+    (hand-edited or tampered): the step, the config, the tokenizer, optimizer groups, history."""
+    def refuse(problem):
+        raise CheckpointError(f"{path}: {problem}")
+
+    step = metadata.get("step")
+    if not (isinstance(step, int) and not isinstance(step, bool) and step >= 0):
+        refuse(f"the step must be an integer >= 0, got {step!r:.80}")
+    config = metadata.get("model_config")
+    if not isinstance(config, dict):
+        refuse(f"the model config is missing or not a dict: {config!r:.80}")
+    try:
+        config = GPTConfig(**config)
+    except (TypeError, ValueError) as error:
+        refuse(f"the model config is invalid: {error}")
+    try:
+        tokenizer = tokenizer_from_dict(metadata.get("tokenizer"), source=str(path))
+    except (ValueError, TypeError, RecursionError) as error:
+        refuse(f"the tokenizer is invalid: {str(error)[:300]}")
+    if tokenizer.vocab_size != config.vocab_size:
+        refuse(f"the tokenizer has {tokenizer.vocab_size} tokens, but the model's vocabulary has "
+               f"{config.vocab_size}; the checkpoint does not fit together")
+    groups = metadata.get("optimizer_groups")
+    if not (isinstance(groups, list) and all(isinstance(g, dict) for g in groups)):
+        refuse(f"the optimizer groups must be a list of dicts, got {groups!r:.80}")
+    history = metadata.get("history", [])
+    if not (isinstance(history, list) and all(
+            isinstance(entry, list) and len(entry) == 3
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in entry)
+            for entry in history)):
+        refuse("the history must be a list of [step, train loss, val loss]")
+    for key, array in (optimizer_arrays or {}).items():
+        index, _, name = key.partition(".")
+        if not (index.isdigit() and name) or array.dtype.kind not in "fiub":
+            refuse(f"optimizer state {key!r} (dtype {array.dtype}) is not one an optimizer writes")
 
 
 def restore_model(path, device="cpu"):
@@ -175,7 +219,7 @@ def restore_model(path, device="cpu"):
     model = GPT(config)
     try:
         model.load_state_dict(model_arrays)
-    except ValueError as error:
+    except (TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: {error}") from None
     return model.to(device), tokenizer, metadata
 

@@ -3,7 +3,9 @@
 Inputs may broadcast against each other; each backward returns gradients in
 the output's shape and the engine sums them back to each input's shape.
 """
+from .. import backend
 from ..autograd import Function, as_tensor
+from .indexing import where
 
 
 def _pair(x, y):
@@ -85,8 +87,15 @@ class Pow(Function):
 
     def backward(self, gy):  # d x^y = y x^(y-1) dx + x^y log(x) dy
         x, y = self.inputs
-        gx = gy * y * x ** (y - 1) if x.requires_grad else None
-        gexp = gy * self.output * x.log() if y.requires_grad else None
+        # as PyTorch: at y = 0 the x-gradient is 0 (not 0 * inf); at x = 0 with y >= 0 the
+        # y-gradient is 0 (0^y is flat in y there; x^y log x -> 0), not 0 * -inf = NaN
+        gx = gy * where(y.data == 0, 0.0, y * x ** (y - 1)) if x.requires_grad else None
+        if y.requires_grad:
+            base_zero = (x.data == 0) & (y.data >= 0)
+            safe_x = where(base_zero, 1.0, x)          # log(1) = 0 where the answer is 0
+            gexp = gy * where(base_zero, 0.0, self.output * safe_x.log())
+        else:
+            gexp = None
         return gx, gexp
 
 
@@ -170,6 +179,12 @@ def matmul(a, b):
         raise ValueError(
             f"matmul shape mismatch: {a.shape} @ {b.shape} "
             f"(inner sizes {a.shape[-1]} and {b.shape[-2 if b.ndim > 1 else 0]} differ)")
+    batch_a, batch_b = a.shape[:-2], b.shape[:-2]
+    try:
+        backend.numpy.broadcast_shapes(batch_a, batch_b)
+    except ValueError:
+        raise ValueError(f"matmul: batch dimensions {batch_a} and {batch_b} of {a.shape} @ "
+                         f"{b.shape} do not broadcast") from None
     if a.ndim == 1 and b.ndim == 1:
         return (a * b).sum()
     if a.ndim == 1:  # (k,) @ (..., k, n) -> (..., n)

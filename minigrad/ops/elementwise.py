@@ -4,6 +4,7 @@ import math
 
 from .. import backend
 from ..autograd import Function, FusedFunction, as_tensor
+from .conversion import astype
 
 
 class Exp(Function):
@@ -103,6 +104,7 @@ class Erf(Function):
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _GELU_CUBIC = 0.044715
 _GELU_C2 = _SQRT_2_OVER_PI * _GELU_CUBIC  # tanh's argument is x (c1 + c2 x^2), c1 = sqrt(2/pi)
+_GELU_SATURATED = 10.0  # tanh(x (c1 + c2 x^2)) is +-1 exactly, even in float64, beyond this
 
 
 class GELU(FusedFunction):
@@ -143,13 +145,16 @@ def _gelu_tanh(x):
     t *= x
     t = backend.get_array_module(x).tanh(t)
     y = t + 1.0
+    y *= 0.5  # before x: 2 * x would overflow at float32's largest value
     y *= x
-    y *= 0.5
     return y, t
 
 
 def _gelu_tanh_grad(x, t, gy):
     """gy * d gelu/dx = gy * 0.5 (1 + t + x (1 - t^2) (c1 + 3 c2 x^2))."""
+    # beyond |x| = 10, t is +-1 to the last bit and 1 - t^2 is 0: clipping x there keeps
+    # x^3 finite (it overflows past ~1e12 in float32), so the product is 0, not 0 * inf = NaN
+    x = backend.get_array_module(x).clip(x, -_GELU_SATURATED, _GELU_SATURATED)
     du = x * x
     du *= 3.0 * _GELU_C2
     du += _SQRT_2_OVER_PI
@@ -202,4 +207,7 @@ def erf(x):
 
 
 def gelu(x, approximate="tanh"):
-    return GELU(approximate)(as_tensor(x))
+    x = as_tensor(x)
+    if x.dtype == backend.numpy.float16:  # x^3 overflows float16 past 40: work in float32
+        return astype(GELU(approximate)(astype(x, backend.numpy.float32)), backend.numpy.float16)
+    return GELU(approximate)(x)

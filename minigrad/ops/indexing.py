@@ -15,6 +15,10 @@ def normalize_key(key):
             part = part.data
         elif isinstance(part, list):
             part = backend.numpy.asarray(part)
+        if hasattr(part, "dtype") and part.dtype.kind == "u" and part.dtype.itemsize == 8 \
+                and part.size and int(part.max()) > 2**63 - 1:
+            raise IndexError(f"index {int(part.max())} (uint64) is beyond int64; it would wrap "
+                             "around to a negative index")
         parts.append(part)
     return tuple(parts)
 

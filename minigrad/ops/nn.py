@@ -10,6 +10,7 @@ from functools import partial
 from .. import backend
 from .. import random as mg_random
 from ..autograd import Function, FusedFunction, as_tensor
+from .conversion import astype
 from .indexing import getitem, masked_fill
 
 
@@ -184,7 +185,8 @@ class CrossEntropy(FusedFunction):
         if self.label_smoothing:
             eps = self.label_smoothing
             row_loss = (1.0 - eps) * row_loss - eps * log_p.mean(axis=-1)
-        return (row_loss * as_tensor(self.valid.astype(logits.dtype))).sum() / self.count
+        # every target ignored: the loss is NaN but its gradient is 0, as backward_arrays gives
+        return (row_loss * as_tensor(self.valid.astype(logits.dtype))).sum() / max(self.count, 1)
 
 
 class LayerNorm(FusedFunction):
@@ -220,7 +222,9 @@ def _row_mean(x):
     """x.mean(axis=-1, keepdims=True) as a matrix-vector product: BLAS sums short rows
     about 4x faster than a reduction along the last axis."""
     xp = backend.get_array_module(x)
-    return (x @ xp.full(x.shape[-1], 1.0 / x.shape[-1], dtype=x.dtype))[..., None]
+    total = x @ xp.ones(x.shape[-1], dtype=x.dtype)  # sum, then divide: one rounding, not C
+    total /= x.shape[-1]
+    return total[..., None]
 
 
 def _layer_norm(x, weight, bias, eps):
@@ -228,6 +232,10 @@ def _layer_norm(x, weight, bias, eps):
     xp = backend.get_array_module(x)
     xhat = x - _row_mean(x)
     variance = xp.einsum("...c,...c->...", xhat, xhat)[..., None]
+    if x.dtype == xp.float32 and not bool(xp.isfinite(variance).all()) \
+            and bool(xp.isfinite(x).all()):  # squares past 3e38: this block again in float64
+        y, xhat, rstd = _layer_norm(x.astype(xp.float64), weight, bias, eps)
+        return y.astype(x.dtype), xhat.astype(x.dtype), rstd.astype(x.dtype)
     variance /= x.shape[-1]
     variance += eps
     rstd = xp.sqrt(variance, out=variance)
@@ -272,7 +280,42 @@ def softmax(x, axis=-1, mask=None):
         mask = as_tensor(mask).data
         if mask.dtype != bool:
             raise TypeError(f"softmax mask must be boolean, got dtype {mask.dtype}")
+        try:
+            if backend.numpy.broadcast_shapes(mask.shape, x.shape) != x.shape:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"softmax: a mask of shape {mask.shape} does not broadcast to x of "
+                             f"shape {x.shape}") from None
+    if x.dtype == backend.numpy.float16:
+        return in_float32(partial(softmax, axis=axis, mask=mask), x)
+    special = _zero_d_or_empty(softmax, x, axis)
+    if special is not None:
+        return special
     return Softmax(axis, mask)(x)
+
+
+def _zero_d_or_empty(fn, x, axis):
+    """fn over `axis` of a 0-d tensor (as a 1-element vector) or of an empty one (empty),
+    as PyTorch does; None for every other tensor."""
+    if not -(x.ndim or 1) <= axis < (x.ndim or 1):
+        raise ValueError(f"{fn.__name__}: axis {axis} is out of range for a tensor with "
+                         f"{x.ndim} dimensions")
+    if x.ndim == 0:
+        return fn(x.reshape(1), axis=0).reshape(())
+    if x.numel() == 0:
+        return x * 0.0
+    return None
+
+
+def in_float32(fn, x, *others):
+    """fn run on float32 copies of float16 tensors, its result cast back to float16.
+
+    Sums of squares and of exponentials overflow float16 (its largest value is 65504)
+    or lose digits, so statistics are taken in float32; gradients flow through the casts.
+    """
+    def up(t):
+        return astype(t, backend.numpy.float32) if t.dtype == backend.numpy.float16 else t
+    return astype(fn(up(x), *(up(as_tensor(o)) for o in others)), backend.numpy.float16)
 
 
 def causal_attention(q, k, v, chunk=64):
@@ -292,7 +335,13 @@ def causal_attention(q, k, v, chunk=64):
 
 
 def log_softmax(x, axis=-1):
-    return LogSoftmax(axis)(as_tensor(x))
+    x = as_tensor(x)
+    if x.dtype == backend.numpy.float16:
+        return in_float32(partial(log_softmax, axis=axis), x)
+    special = _zero_d_or_empty(log_softmax, x, axis)
+    if special is not None:
+        return special
+    return LogSoftmax(axis)(x)
 
 
 def cross_entropy(logits, targets, ignore_index=-100, label_smoothing=0.0):
@@ -307,6 +356,8 @@ def cross_entropy(logits, targets, ignore_index=-100, label_smoothing=0.0):
     logits, targets = as_tensor(logits), as_tensor(targets)
     if targets.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy targets must be integer class ids, got dtype {targets.dtype}")
+    if logits.ndim == 0:
+        raise ValueError("cross_entropy needs logits of shape (..., classes), got a 0-d tensor")
     if logits.shape[:-1] != targets.shape:
         raise ValueError(f"cross_entropy: logits of shape {logits.shape} need targets of shape "
                          f"{logits.shape[:-1]}, got {targets.shape}")
@@ -315,18 +366,28 @@ def cross_entropy(logits, targets, ignore_index=-100, label_smoothing=0.0):
     if used.size and (int(used.min()) < 0 or int(used.max()) >= classes):
         bad = int(used.min()) if int(used.min()) < 0 else int(used.max())
         raise IndexError(f"cross_entropy: target {bad} is out of range for {classes} classes")
-    return CrossEntropy(ignore_index, float(label_smoothing))(logits, targets)
+    smoothing = float(label_smoothing)
+    if logits.dtype == backend.numpy.float16:
+        return in_float32(lambda x: CrossEntropy(ignore_index, smoothing)(x, targets), logits)
+    return CrossEntropy(ignore_index, smoothing)(logits, targets)
 
 
 def layer_norm(x, weight=None, bias=None, eps=1e-5):
     """Normalize over the last axis, then scale by weight and shift by bias (both optional)."""
     x = as_tensor(x)
+    if x.ndim == 0:
+        raise ValueError("layer_norm needs at least one dimension to normalize over, got a 0-d "
+                         "tensor")
     size = x.shape[-1]
     weight = as_tensor(x.xp.ones(size, x.dtype)) if weight is None else weight
     bias = as_tensor(x.xp.zeros(size, x.dtype)) if bias is None else bias
     if weight.shape != (size,) or bias.shape != (size,):
         raise ValueError(f"layer_norm over a last axis of {size} needs weight and bias of shape "
                          f"({size},), got {weight.shape} and {bias.shape}")
+    if x.dtype == backend.numpy.float16:
+        return in_float32(partial(layer_norm, eps=eps), x, weight, bias)
+    if x.numel() == 0:  # nothing to normalize: an empty result, as in PyTorch
+        return x * weight + bias
     return LayerNorm(eps)(x, weight, bias)
 
 

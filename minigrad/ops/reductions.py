@@ -10,11 +10,20 @@ def normalize_axes(axis, ndim):
     """axis (None, int or tuple, negatives allowed) -> a sorted tuple of non-negative axes."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = (axis,) if isinstance(axis, int) else axis
+    if not isinstance(axes, (tuple, list)) or not all(
+            isinstance(a, int) and not isinstance(a, bool) for a in axes):
+        raise TypeError(f"axis must be None, an int or a tuple of ints, got {axis!r} "
+                        f"({type(axis).__name__})")
     for a in axes:
-        if not -ndim <= a < ndim:
+        if not -(ndim or 1) <= a < (ndim or 1):  # a 0-d tensor takes axis 0 or -1, as in NumPy
             raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
-    return tuple(sorted(a % ndim for a in axes))
+    if ndim == 0:
+        return ()
+    normalized = tuple(sorted(a % ndim for a in axes))
+    if len(set(normalized)) != len(normalized):
+        raise ValueError(f"axis {axis!r} repeats an axis")
+    return normalized
 
 
 def kept_shape(shape, axes):
@@ -113,9 +122,20 @@ def var(x, axis=None, keepdims=False, ddof=0):
 
 def max(x, axis=None, keepdims=False):  # noqa: A001 - ops namespace
     x = as_tensor(x)
-    return Max(normalize_axes(axis, x.ndim), keepdims)(x)
+    return Max(_nonempty_axes("max", x, axis), keepdims)(x)
 
 
 def min(x, axis=None, keepdims=False):  # noqa: A001 - ops namespace
     x = as_tensor(x)
-    return Max(normalize_axes(axis, x.ndim), keepdims, smallest=True)(x)
+    return Max(_nonempty_axes("min", x, axis), keepdims, smallest=True)(x)
+
+
+def _nonempty_axes(name, x, axis):
+    """The normalized axes of a max or min; ValueError if one is empty (no identity)."""
+    axes = normalize_axes(axis, x.ndim)
+    if x.numel() == 0 and axis is None:
+        raise ValueError(f"{name} of an empty tensor (shape {x.shape}): there is no {name}imum")
+    for a in axes:
+        if x.shape[a] == 0:
+            raise ValueError(f"{name} of an empty axis: axis {a} has size 0 in shape {x.shape}")
+    return axes
