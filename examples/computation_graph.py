@@ -65,7 +65,7 @@ def transformer_block(out_dir, image_format):
           "LayerNorm -> MLP -> residual)\n")
     config = GPTConfig(block_size=8, vocab_size=16, n_layer=1, n_head=2, n_embd=8)
     block = Block(config)
-    block.attn.fused_causal = False  # draw attention op by op, not as one CausalAttention node
+    block.attn.fused = False  # draw attention op by op, not as one fused attention node
     x = mg.randn(1, 4, config.n_embd, requires_grad=True)  # (B, T, C)
     out = block(x)                                          # (B, T, C)
     counts = Counter(f.name for f in topological_order([out]))

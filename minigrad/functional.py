@@ -12,3 +12,5 @@ from .ops.nn import (causal_attention, cross_entropy, dropout, layer_norm,  # no
 from .ops.reductions import max, mean, min, sum, sum_to, var  # noqa: F401, A004
 from .ops.shape import (broadcast_to, chunk, concatenate, expand, permute, reshape,  # noqa: F401
                         split, squeeze, stack, swapaxes, tensor_split, transpose, unsqueeze)
+from .ops.attention import (attention_weights, scaled_dot_product_attention,  # noqa: F401
+                            sliding_window_attention)

@@ -1,5 +1,5 @@
 """Models built on minigrad: layers, attention, and a nanoGPT-style GPT."""
-from .attention import KVCache, MultiHeadAttention, SelfAttention  # noqa: F401
+from .attention import KVCache, MultiHeadAttention, RollingKVCache, SelfAttention  # noqa: F401
 from .gpt import GPT, GPTConfig  # noqa: F401
 from .layers import GELU, Dropout, Embedding, LayerNorm, Linear, softmax_composite  # noqa: F401
 from .tokenizers import BPETokenizer, CharTokenizer  # noqa: F401

@@ -17,7 +17,7 @@ from minigrad.checkpoint import CheckpointError, load_arrays
 from minigrad.nn import Module, ModuleDict, ModuleList
 from minigrad.optim import AdamW
 
-from .attention import KVCache, MultiHeadAttention
+from .attention import KVCache, MultiHeadAttention, RollingKVCache
 from .layers import GELU, Dropout, Embedding, LayerNorm, Linear
 
 
@@ -30,6 +30,14 @@ class GPTConfig:
     n_embd: int       # channels of the residual stream
     dropout: float = 0.0
     bias: bool = True  # biases in Linear and LayerNorm layers, as GPT-2
+    # sliding-window attention: token t sees tokens t - attn_window + 1 .. t in every layer
+    # (None: all earlier tokens). See GPT.generate for sequences longer than block_size.
+    attn_window: int = None
+
+    def __post_init__(self):
+        if self.attn_window is not None and (not isinstance(self.attn_window, int)
+                                             or self.attn_window < 1):
+            raise ValueError(f"attn_window must be None or an int >= 1, got {self.attn_window!r}")
 
 
 class MLP(Module):
@@ -56,7 +64,8 @@ class Block(Module):
         super().__init__()
         self.ln_1 = LayerNorm(config.n_embd, bias=config.bias, device=device)
         self.attn = MultiHeadAttention(config.n_embd, config.n_head, causal=True,
-                                       dropout=config.dropout, bias=config.bias, device=device)
+                                       dropout=config.dropout, bias=config.bias, device=device,
+                                       window=config.attn_window)
         self.ln_2 = LayerNorm(config.n_embd, bias=config.bias, device=device)
         self.mlp = MLP(config, device)
 
@@ -105,6 +114,11 @@ class GPT(Module):
         the tokens after those already cached.
         output_hidden_states: also return a tuple of n_layer + 1 tensors (B, T, C): the
         embeddings, then each block's output, the last after ln_f (as Hugging Face's GPT-2).
+
+        With config.attn_window set, idx may be longer than block_size: position p
+        then takes the position embedding wpe[p % block_size] (a convention that lets
+        a windowed model run on, and generate, sequences of any length; the model was
+        only trained on positions below block_size).
         """
         idx = minigrad.as_tensor(idx)
         start = 0 if kv_caches is None else kv_caches[0].length  # position of idx[:, 0]
@@ -112,7 +126,11 @@ class GPT(Module):
         T = idx.shape[1]                                           # idx: (B, T)
 
         tok_emb = self.transformer.wte(idx)                        # (B, T, C)
-        pos_emb = self.transformer.wpe.weight[start:start + T]     # (T, C): positions of idx
+        if start + T <= self.config.block_size:
+            pos_emb = self.transformer.wpe.weight[start:start + T]  # (T, C): positions of idx
+        else:  # a windowed model past block_size: positions wrap around (see above)
+            positions = (start + idx.xp.arange(T)) % self.config.block_size
+            pos_emb = self.transformer.wpe(minigrad.Tensor(positions))  # (T, C)
         x = self.transformer.drop(tok_emb + pos_emb)               # (B, T, C)
         hidden = [x]
         for i, block in enumerate(self.transformer.h):
@@ -131,7 +149,7 @@ class GPT(Module):
         if idx.ndim != 2:
             raise ValueError(f"GPT input must have shape (batch, time), got {idx.shape}")
         length = start + idx.shape[1]
-        if length > config.block_size:
+        if length > config.block_size and config.attn_window is None:
             raise ValueError(f"cannot forward a sequence of length {length}: "
                              f"block_size is only {config.block_size}")
         if idx.numel():
@@ -144,7 +162,11 @@ class GPT(Module):
     # --- generation -------------------------------------------------------------------
 
     def new_kv_caches(self):
-        """Empty per-layer caches with room for a full block."""
+        """Empty per-layer caches: room for a full block, or with config.attn_window a
+        RollingKVCache of the last attn_window positions (any length of generation)."""
+        window = self.config.attn_window
+        if window is not None:
+            return [RollingKVCache(window) for _ in range(self.config.n_layer)]
         return [KVCache(self.config.block_size) for _ in range(self.config.n_layer)]
 
     @minigrad.no_grad()
@@ -164,6 +186,11 @@ class GPT(Module):
         shifts and cached keys go stale: from then on each step recomputes the
         last block_size tokens, exactly as use_cache=False does at every step.
         Both paths give the same tokens.
+
+        With config.attn_window, each layer keeps a RollingKVCache of the last
+        attn_window keys and values, so generation never recomputes, however long
+        it runs; use_cache=False recomputes the whole sequence at every step
+        (positions wrap past block_size, see forward). Both give the same tokens.
         """
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
@@ -171,13 +198,14 @@ class GPT(Module):
         block_size = self.config.block_size
         generator = generator or minigrad.random.default_generator(idx.device)
         caches = self.new_kv_caches() if use_cache else None
+        windowed = self.config.attn_window is not None
         for _ in range(max_new_tokens):
             length = idx.shape[1]
-            if caches is not None and length <= block_size:
+            if caches is not None and (length <= block_size or windowed):
                 new_tokens = idx[:, caches[0].length:]             # (B, not yet cached)
                 logits, _ = self(new_tokens, kv_caches=caches)
             else:
-                logits, _ = self(idx[:, -block_size:])             # (B, <=block_size, vocab)
+                logits, _ = self(idx if windowed else idx[:, -block_size:])  # (B, T', vocab)
             next_id = _pick_next(logits[:, -1, :], temperature, top_k, generator)  # (B, 1)
             idx = F.concatenate([idx, next_id], axis=1)            # (B, T + 1)
         return idx

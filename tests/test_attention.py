@@ -119,11 +119,11 @@ def test_multi_head_equals_separate_heads_concatenated_then_projected(causal):
 
 def test_multi_head_fused_causal_path_equals_the_explicit_one():
     # a plain causal forward takes F.causal_attention; T = 70 spans two of its 64-query
-    # chunks. fused_causal = False takes the explicit ops.
+    # chunks. fused = False takes the explicit ops.
     mha = randomize_biases(to_float64(MultiHeadAttention(12, 3)))
     results = []
     for fused in (True, False):
-        mha.fused_causal = fused
+        mha.fused = fused
         x = float64_input(B, 70, 12)
         y = mha(x)
         ops = {function.name for function in topological_order([y])}
@@ -131,7 +131,7 @@ def test_multi_head_fused_causal_path_equals_the_explicit_one():
         mha.zero_grad()
         (y * y).sum().backward()
         results.append([y.numpy(), x.grad.numpy()] + [p.grad.numpy() for p in mha.parameters()])
-    mha.fused_causal = True
+    mha.fused = True
     for fast, explicit in zip(*results):
         np.testing.assert_allclose(fast, explicit, rtol=1e-10, atol=1e-12)
 
@@ -219,3 +219,217 @@ def test_kv_cache_refuses_overflow_and_graphs():
         mha(minigrad.randn(1, 2, C), kv_cache=cache)
         with pytest.raises(ValueError, match="KVCache is full"):
             mha(minigrad.randn(1, 2, C), kv_cache=cache)
+
+
+# --- general attention: cross-attention, attn_mask, windows, every path -----------------
+
+def mha_reference(mha, x, context=None, allowed=None, bias=None):
+    """MultiHeadAttention in NumPy from the formula: allowed (bool, True = attend) and bias
+    (float) broadcast to (B, nh, T, S); a query with no key gets weights 0."""
+    def linear(layer, a):
+        return a @ layer.weight.numpy().T + layer.bias.numpy()
+    B, T, C = x.shape
+    nh, hs = mha.n_head, mha.head_size
+    if mha.cross:
+        q = linear(mha.q_proj, x)
+        k, v = np.split(linear(mha.kv_proj, context), 2, axis=-1)
+    else:
+        q, k, v = np.split(linear(mha.c_attn, x), 3, axis=-1)
+    def heads(a):
+        return a.reshape(B, -1, nh, hs).transpose(0, 2, 1, 3)
+    q, k, v = heads(q), heads(k), heads(v)
+    scores = q @ k.swapaxes(-1, -2) / math.sqrt(hs) + (0 if bias is None else bias)
+    allowed = np.ones(scores.shape, bool) if allowed is None else np.broadcast_to(allowed, scores.shape)
+    scores = np.where(allowed, scores, -np.inf)
+    top = scores.max(axis=-1, keepdims=True)
+    e = np.exp(scores - np.where(np.isfinite(top), top, 0))
+    total = e.sum(axis=-1, keepdims=True)
+    weights = np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+    y = (weights @ v).transpose(0, 2, 1, 3).reshape(B, T, C)
+    return linear(mha.c_proj, y)
+
+
+def window_allowed(T, window, causal=True, start=0, S=None):
+    i = start + np.arange(T)[:, None]
+    j = np.arange(T if S is None else S)[None, :]
+    if causal:
+        return (j <= i) & (j > i - window)
+    return abs(i - j) < window
+
+
+def run_paths(mha, *args, **kwargs):
+    """The output of mha on its fused path and on its explicit path (fused = False), with
+    the gradient of x; the op names of the fused graph."""
+    results, names = [], None
+    for fused in (True, False):
+        mha.fused = fused
+        y = mha(*args, **kwargs)
+        if fused:
+            names = {function.name for function in topological_order([y])}
+        x = args[0]
+        results.append((y.numpy(), mg_grad_or_none(y, x)))
+    mha.fused = True
+    return results, names
+
+
+def mg_grad_or_none(y, x):
+    if not x.requires_grad:
+        return None
+    (g,) = minigrad.grad((y * y).sum(), [x])
+    return g.numpy()
+
+
+L_Q, S_KV = 5, 7  # queries and keys differ in number
+
+
+def mask_cases():
+    """(name, mha kwargs, forward kwargs builder, allowed, bias, the fused op expected)."""
+    rng = np.random.default_rng(11)
+    bool_mask = rng.random((B, 1, L_Q, L_Q)) < 0.6
+    float_mask = rng.normal(size=(L_Q, L_Q))
+    padding = np.array([[False] * (L_Q - 2) + [True] * 2, [False] * L_Q])
+    causal = np.tril(np.ones((L_Q, L_Q), bool))
+    return [
+        ("causal", {}, {}, causal, None, "CausalAttention"),
+        ("bidirectional", dict(causal=False), {}, None, None, "MaskedAttention"),
+        ("causal + bool attn_mask", {}, dict(attn_mask=bool_mask), causal & bool_mask, None,
+         "MaskedAttention"),
+        ("bidirectional + float attn_mask", dict(causal=False), dict(attn_mask=float_mask),
+         None, float_mask, "MaskedAttention"),
+        ("causal + key_padding_mask", {}, dict(key_padding_mask=padding),
+         causal & ~padding[:, None, None, :], None, "MaskedAttention"),
+        ("window 2", dict(window=2), {}, window_allowed(L_Q, 2), None,
+         "SlidingWindowAttention"),
+        ("window 2 + bool attn_mask", dict(window=2), dict(attn_mask=bool_mask),
+         window_allowed(L_Q, 2) & bool_mask, None, "MaskedAttention"),
+        ("window 2 bidirectional + padding", dict(window=2, causal=False),
+         dict(key_padding_mask=padding),
+         window_allowed(L_Q, 2, causal=False) & ~padding[:, None, None, :], None,
+         "MaskedAttention"),
+    ]
+
+
+@pytest.mark.parametrize("case", mask_cases(), ids=lambda c: c[0])
+def test_every_mask_is_honoured_on_every_path(case):
+    # each mask against the NumPy formula, on the fused path and the explicit one
+    _, init, forward, allowed, bias, fused_op = case
+    mha = randomize_biases(to_float64(MultiHeadAttention(C, NH, **init)))
+    x = float64_input(B, L_Q, C)
+    want = mha_reference(mha, x.numpy(), allowed=allowed, bias=bias)
+    (fused, fused_grad), (explicit, explicit_grad) = run_paths(mha, x, **forward)[0]
+    names = run_paths(mha, x, **forward)[1]
+    assert fused_op in names and "Softmax" not in names
+    np.testing.assert_allclose(fused, want, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(explicit, want, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(fused_grad, explicit_grad, rtol=1e-10, atol=1e-12)
+    _, weights = mha(x, return_weights=True, **forward)
+    if allowed is not None:  # a masked key has weight exactly 0
+        assert (weights.numpy()[~np.broadcast_to(allowed, weights.shape)] == 0).all()
+
+
+@pytest.mark.parametrize("mask", ["none", "bool", "float", "padding"])
+def test_cross_attention_matches_the_formula_on_every_path(mask):
+    mha = randomize_biases(to_float64(MultiHeadAttention(C, NH, cross=True)))
+    assert mha.causal is False
+    assert sorted(n for n, _ in mha.named_parameters()) == [
+        "c_proj.bias", "c_proj.weight", "kv_proj.bias", "kv_proj.weight", "q_proj.bias",
+        "q_proj.weight"]
+    x, context = float64_input(B, L_Q, C), float64_input(B, S_KV, C, seed=3)
+    rng = np.random.default_rng(5)
+    forward, allowed, bias = {}, None, None
+    if mask == "bool":
+        allowed = rng.random((L_Q, S_KV)) < 0.5
+        allowed[1] = False  # a query with nothing to attend to: output 0 before c_proj
+        forward = dict(attn_mask=allowed)
+    elif mask == "float":
+        bias = rng.normal(size=(B, NH, L_Q, S_KV))
+        forward = dict(attn_mask=bias)
+    elif mask == "padding":
+        padding = np.array([[False] * 4 + [True] * 3, [False] * 7])
+        allowed = ~padding[:, None, None, :]
+        forward = dict(key_padding_mask=padding)
+    want = mha_reference(mha, x.numpy(), context.numpy(), allowed, bias)
+    results, names = run_paths(mha, x, context, **forward)
+    assert "MaskedAttention" in names
+    for got, _ in results:
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-10, atol=1e-12)
+    gradcheck_module(mha, lambda x, c: mha(x, c, **forward), [x, context])
+
+
+def test_cross_attention_cache_computes_the_context_once():
+    mha = randomize_biases(to_float64(MultiHeadAttention(C, NH, cross=True)))
+    x, context = float64_input(B, 4, C, requires_grad=False), float64_input(B, S_KV, C, seed=2)
+    full = mha(x, context).numpy()
+    calls = []
+    original = mha.kv_proj.forward
+    mha.kv_proj.forward = lambda a: calls.append(a.shape) or original(a)
+    cache = KVCache(max_length=S_KV)
+    with minigrad.no_grad():
+        steps = [mha(x[:, :2], context, kv_cache=cache)]           # first call: projects
+        steps += [mha(x[:, t:t + 1], None, kv_cache=cache) for t in (2, 3)]  # reused
+    assert calls == [(B, S_KV, C)] and cache.length == S_KV
+    np.testing.assert_allclose(np.concatenate([s.numpy() for s in steps], axis=1), full,
+                               rtol=1e-12, atol=1e-13)
+
+
+def test_cached_self_attention_honours_attn_mask_and_padding():
+    # with a KVCache the new queries sit at the end: masks broadcast to (B, nh, T, cached + T)
+    mha = randomize_biases(to_float64(MultiHeadAttention(C, NH)))
+    x = float64_input(B, 6, C, requires_grad=False)
+    rng = np.random.default_rng(9)
+    mask = rng.random((B, 1, 6, 6)) < 0.7
+    padding = np.array([[False] * 6, [True, False, False, False, True, False]])
+    full = mha(x, attn_mask=mask, key_padding_mask=padding).numpy()
+    cache = KVCache(max_length=6)
+    with minigrad.no_grad():
+        parts = [mha(x[:, :3], attn_mask=mask[:, :, :3, :3], key_padding_mask=padding[:, :3],
+                     kv_cache=cache)]
+        for t in range(3, 6):
+            parts.append(mha(x[:, t:t + 1], attn_mask=mask[:, :, t:t + 1, :t + 1],
+                             key_padding_mask=padding[:, :t + 1], kv_cache=cache))
+    np.testing.assert_allclose(np.concatenate([p.numpy() for p in parts], axis=1), full,
+                               rtol=1e-12, atol=1e-13)
+
+
+def test_multi_head_attention_refuses_misused_context_and_masks():
+    with pytest.raises(ValueError, match="cross=True"):
+        MultiHeadAttention(C, NH)(minigrad.randn(B, T, C), minigrad.randn(B, 3, C))
+    with pytest.raises(ValueError, match="causal=False"):
+        MultiHeadAttention(C, NH, cross=True, causal=True)
+    cross = MultiHeadAttention(C, NH, cross=True)
+    with pytest.raises(ValueError, match="needs context"):
+        cross(minigrad.randn(B, T, C))
+    with pytest.raises(ValueError, match=r"context must have shape \(B=2, S, 8\)"):
+        cross(minigrad.randn(B, T, C), minigrad.randn(B, 3, 5))
+    with pytest.raises(ValueError, match=r"\(3, 3\) does not broadcast.*\(2, 2, 4, 4\)"):
+        MultiHeadAttention(C, NH)(minigrad.randn(B, T, C), attn_mask=np.ones((3, 3), bool))
+    with pytest.raises(TypeError, match="attn_mask must be bool"):
+        MultiHeadAttention(C, NH)(minigrad.randn(B, T, C), attn_mask=np.ones((T, T), int))
+    with pytest.raises(ValueError, match="window must be an int >= 1"):
+        MultiHeadAttention(C, NH, window=0)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_self_attention_head_takes_attn_mask(causal):
+    head = randomize_biases(to_float64(SelfAttention(C, 5, causal=causal)))
+    x = float64_input(B, T, C)
+    rng = np.random.default_rng(4)
+    mask = rng.random((B, T, T)) < 0.6
+    mask[0, 1] = False  # nothing to attend to: weights 0
+    out, weights = head(x, attn_mask=mask, return_weights=True)
+    allowed = mask & (np.tril(np.ones((T, T), bool)) if causal else True)
+    q, k, v = (x.numpy() @ lin.weight.numpy().T + lin.bias.numpy()
+               for lin in (head.query, head.key, head.value))
+    want = F.scaled_dot_product_attention(minigrad.tensor(q), minigrad.tensor(k),
+                                          minigrad.tensor(v), attn_mask=allowed)
+    np.testing.assert_allclose(out.numpy(), want.numpy(), rtol=1e-12, atol=1e-13)
+    assert (weights.numpy()[~allowed] == 0).all()
+    float_mask = rng.normal(size=(T, T))
+    got = head(x, attn_mask=float_mask).numpy()
+    want = F.scaled_dot_product_attention(
+        minigrad.tensor(q), minigrad.tensor(k), minigrad.tensor(v),
+        attn_mask=float_mask if not causal else np.where(np.tril(np.ones((T, T))), float_mask,
+                                                         -np.inf))
+    np.testing.assert_allclose(got, want.numpy(), rtol=1e-12, atol=1e-13)
+    gradcheck_module(head, lambda x: head(x, attn_mask=mask), [x])

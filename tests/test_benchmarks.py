@@ -42,3 +42,15 @@ def test_matmul_floor_has_every_product_of_a_training_step():
     attention = 2 * (2 * N * T * C) * config.n_layer  # q k^T and weights @ v, all heads
     assert flops == 3 * (2 * N * weights_per_token + attention)  # forward + 2x in backward
     assert all(a.dtype == np.float32 and b.dtype == np.float32 for a, b in pairs)
+
+
+def test_attention_benchmark_prints_the_table_and_the_generation_speed_up():
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "bench_attention.py"), "--quick"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    out = done.stdout
+    assert "causal ms" in out and "window ms" in out and "x/doubling" in out
+    rows = [line.split("|") for line in out.splitlines() if line.strip()[:3] in ("256", "512")]
+    assert [int(r[0]) for r in rows] == [256, 512] and all(len(r) == 4 for r in rows)
+    assert "at T=512: sliding window takes" in out
+    assert "rolling KV cache" in out and "recompute" in out and "same tokens: True" in out

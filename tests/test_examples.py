@@ -132,3 +132,25 @@ def test_plot_attention_with_a_missing_checkpoint_is_a_clear_error(tmp_path):
     done = run(EXAMPLES / "plot_attention.py", "--checkpoint", tmp_path / "none.npz")
     assert done.returncode == 2
     assert "--random-model" in done.stderr
+
+
+# --- attention_masks.py -------------------------------------------------------------------
+
+def test_attention_masks_quick_draws_every_mask_and_the_growing_field(tmp_path):
+    out = tmp_path / "masks.png"
+    done = run(EXAMPLES / "attention_masks.py", "--quick", "--png", out)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    text = done.stdout
+    for title in ("causal", "padding", "sliding window 3", "strided 3", "fixed 3",
+                  "global [0] + window 2"):
+        assert title in text
+    assert "x x x . . . . . ." in text  # a row of the causal grid
+    assert "after layer 1: .........xxx  inputs 9..11 (3 tokens" in text
+    assert "after layer 3: .....xxxxxxx  inputs 5..11 (7 tokens" in text
+    assert "UNEXPECTED" not in text
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert "matplotlib is not installed" in text
+    else:
+        assert_png(out)

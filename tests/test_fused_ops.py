@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from test_ops import Draw
+from test_ops import shapes as array_shapes
 from test_ops import (DTYPES, attention_shapes, checks, cross_entropy_inputs,
                       cross_entropy_shapes, each, layer_norm_shapes, normal, np_cross_entropy, np_log_softmax, np_softmax,
                       seeds, softmax_axis, unary)
@@ -23,9 +25,36 @@ import minigrad.ops
 from minigrad.autograd import FusedFunction
 from minigrad.ops.elementwise import GELU
 from minigrad import backend
+from minigrad.ops.attention import MaskedAttention, SlidingWindowAttention
 from minigrad.ops.nn import CausalAttention, CrossEntropy, LayerNorm, Softmax
 
 TIGHT = dict(rtol=1e-10, atol=1e-12)  # float64, the same math in a different order
+
+
+@st.composite
+def masked_attention_shapes(draw):
+    """q (..., L, E), k (..., S, E), v (..., S, Ev), L != S allowed, with a drawn bool mask
+    (some rows may have no key) and float bias, each broadcastable to (..., L, S)."""
+    lead = draw(array_shapes(max_dims=2))
+    L, S = draw(st.integers(1, 7)), draw(st.integers(1, 7))
+    E, Ev = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    mask_shape = draw(st.sampled_from([(L, S), (1, S), (L, 1), lead + (L, S)]))
+    allowed = None if draw(st.booleans()) else rng.random(mask_shape) < 0.6
+    bias = None if draw(st.booleans()) else rng.normal(size=draw(st.sampled_from([(L, S), (1, S)])))
+    scale = draw(st.sampled_from([None, 0.7]))
+    params = dict(allowed=allowed, bias=bias, scale=scale, chunk=draw(st.integers(1, 4)))
+    return Draw((lead + (L, E), lead + (S, E), lead + (S, Ev)), params)
+
+
+@st.composite
+def sliding_window_shapes(draw):
+    """q, k (..., T, E), v (..., T, Ev) with a window and a block size: T need not be a
+    multiple of either."""
+    lead = draw(array_shapes(max_dims=2))
+    T, E, Ev = draw(st.integers(1, 9)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    params = dict(window=draw(st.integers(1, 10)), block=draw(st.integers(1, 4)))
+    return Draw((lead + (T, E), lead + (T, E), lead + (T, Ev)), params)
 
 
 class FusedCase(NamedTuple):
@@ -51,6 +80,8 @@ FUSED = [
     FusedCase("LayerNorm", LayerNorm, (1e-5,), layer_norm_shapes(affine=2)),
     FusedCase("Softmax", Softmax, (), softmax_axis()),
     FusedCase("CausalAttention", CausalAttention, (), attention_shapes()),
+    FusedCase("MaskedAttention", MaskedAttention, (), masked_attention_shapes()),
+    FusedCase("SlidingWindowAttention", SlidingWindowAttention, (), sliding_window_shapes()),
 ]
 
 

@@ -306,3 +306,54 @@ def test_checkpoint_without_a_config_is_refused(tmp_path):
     minigrad.nn.Module.save(GPT(SMALL), path)  # weights only, no config
     with pytest.raises(CheckpointError, match="no GPT config"):
         GPT.from_checkpoint(path)
+
+
+# --- sliding-window GPT and its rolling KV cache -------------------------------------------
+
+WINDOWED = GPTConfig(block_size=16, vocab_size=11, n_layer=2, n_head=2, n_embd=16, attn_window=5)
+
+
+def test_windowed_gpt_sees_only_its_receptive_field():
+    # two layers of window 5: output 12 depends on inputs 12 - 2 * 4 = 4 .. 12 only
+    model = to_float64(GPT(WINDOWED))
+    idx = random_ids(WINDOWED, 1, 14)
+    logits, _ = model(idx)
+    changed = idx.numpy().copy()
+    changed[0, :4] = (changed[0, :4] + 1) % WINDOWED.vocab_size
+    other, _ = model(minigrad.tensor(changed))
+    np.testing.assert_allclose(other.numpy()[0, 12], logits.numpy()[0, 12], rtol=1e-12)
+    changed[0, 4] = (changed[0, 4] + 1) % WINDOWED.vocab_size
+    assert not np.allclose(model(minigrad.tensor(changed))[0].numpy()[0, 12],
+                           logits.numpy()[0, 12])
+
+
+def test_windowed_gpt_rolling_cache_logits_equal_full_forward_past_block_size():
+    # a prompt longer than the window, then steps: 40 positions, past block_size 16
+    model = to_float64(GPT(WINDOWED))
+    idx = random_ids(WINDOWED, 2, 40)
+    full, _ = model(idx)
+    caches = model.new_kv_caches()
+    with minigrad.no_grad():
+        prompt, _ = model(idx[:, :7], kv_caches=caches)
+        steps = [model(idx[:, t:t + 1], kv_caches=caches)[0] for t in range(7, 37)]
+        last, _ = model(idx[:, 37:], kv_caches=caches)  # three at once after the steps
+    assert caches[0].keys.shape[2] == WINDOWED.attn_window  # a fixed buffer of the window
+    cached = np.concatenate([prompt.numpy()] + [s.numpy() for s in steps] + [last.numpy()],
+                            axis=1)
+    np.testing.assert_allclose(cached, full.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.5])
+def test_windowed_generation_with_and_without_rolling_cache_agree(temperature):
+    model = to_float64(GPT(WINDOWED))
+    prompt = random_ids(WINDOWED, 2, 3)
+    runs = [model.generate(prompt, 30, temperature=temperature, top_k=6,
+                           generator=minigrad.Generator(7), use_cache=use_cache).numpy()
+            for use_cache in (True, False)]
+    assert runs[0].shape == (2, 33)  # past block_size 16
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_attn_window_must_be_positive():
+    with pytest.raises(ValueError, match="attn_window must be None or an int >= 1, got 0"):
+        GPTConfig(block_size=4, vocab_size=7, n_layer=1, n_head=2, n_embd=8, attn_window=0)

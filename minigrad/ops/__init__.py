@@ -8,5 +8,7 @@
   indexing     getitem (and its scatter-add backward), where, masked_fill, embedding, comparisons
   nn           softmax log_softmax cross_entropy layer_norm dropout
   conversion   astype, to_device
+  attention    scaled_dot_product_attention, sliding_window_attention (and their fused ops)
 """
 from . import arithmetic, conversion, elementwise, indexing, nn, reductions, shape  # noqa: F401
+from . import attention  # noqa: F401
