@@ -89,11 +89,10 @@ class EncoderBlock(Module):
         self.mlp = MLP(config, device)
 
     def forward(self, x, key_padding_mask=None, attn_mask=None):
-        masks = {"key_padding_mask": key_padding_mask}
-        if attn_mask is not None:  # the float bias goes through attention's attn_mask
-            masks["attn_mask"] = attn_mask
-        x = x + self.attn(self.ln_1(x), **masks)  # (B, T, C)
-        x = x + self.mlp(self.ln_2(x))            # (B, T, C)
+        # attn_mask: the ALiBi bias (float, added to the scores) or None
+        x = x + self.attn(self.ln_1(x), attn_mask=attn_mask,
+                          key_padding_mask=key_padding_mask)  # (B, T, C)
+        x = x + self.mlp(self.ln_2(x))                        # (B, T, C)
         return x
 
 
@@ -153,7 +152,7 @@ class Encoder(Module):
     def _bias(self, xp, T, dtype):
         key = (T, numpy.dtype(dtype).name, xp.__name__)
         if key not in self._alibi:
-            self._alibi[key] = minigrad.Tensor(alibi_bias(xp, self.config.n_head, T, dtype))
+            self._alibi[key] = alibi_bias(xp, self.config.n_head, T, dtype)  # (1, nh, T, T)
         return self._alibi[key]
 
     def _check_input(self, idx, segment_ids, padding_mask):
