@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_gpt import StopRequest  # noqa: E402
 
 MODEL_DEFAULTS = dict(n_layer=4, n_head=4, n_embd=128, block_size=64, positions="alibi",
-                      dropout=0.0)
+                      directional_heads=2, dropout=0.0)
 
 
 def parse_args(argv=None):
@@ -70,18 +70,18 @@ def parse_args(argv=None):
         else:
             model.add_argument(flag, type=type(value), default=None)
     run = p.add_argument_group("masked-LM stage")
-    run.add_argument("--steps", type=int, default=600, help="masked-LM optimizer steps")
+    run.add_argument("--steps", type=int, default=500, help="masked-LM optimizer steps")
     run.add_argument("--batch-size", type=int, default=32)
-    run.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
+    run.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
     run.add_argument("--warmup-steps", type=int, default=60)
     run.add_argument("--weight-decay", type=float, default=0.01)
     run.add_argument("--grad-clip", type=float, default=1.0)
     run.add_argument("--mlm-probability", type=float, default=0.15)
-    run.add_argument("--eval-interval", type=int, default=200)
+    run.add_argument("--eval-interval", type=int, default=100)
     run.add_argument("--eval-windows", type=int, default=256,
                      help="held-out windows for the validation numbers (default 256)")
     con = p.add_argument_group("contrastive stage")
-    con.add_argument("--contrastive-steps", type=int, default=150, help="0 skips the stage")
+    con.add_argument("--contrastive-steps", type=int, default=60, help="0 skips the stage")
     con.add_argument("--contrastive-batch", type=int, default=32)
     con.add_argument("--contrastive-lr", type=float, default=5e-4)
     con.add_argument("--temperature", type=float, default=0.05)

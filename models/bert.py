@@ -18,6 +18,12 @@ Positions, two ways (config.positions):
   "alibi":   no position vectors; each head adds -slope * |i - j| to the score of query
              i for key j (ALiBi, Press et al. 2022, made symmetric for both directions),
              so every head starts out preferring nearby tokens, each at its own range.
+             A symmetric bias cannot tell left from right (a sentence and its mirror
+             image look alike), so the first `directional_heads` heads (default 2) look
+             one way each: head 0 only at keys to the left of the query, head 1 only to
+             the right, with slope 1 (the adjacent token first), in the spirit of the
+             forward and backward states of a bidirectional RNN. directional_heads=0 is
+             plain symmetric ALiBi.
 """
 import dataclasses
 import math
@@ -47,6 +53,7 @@ class EncoderConfig:
     positions: str = "alibi"   # "learned" (absolute vectors) or "alibi" (distance bias)
     n_segments: int = 0        # segment (sentence A/B) embeddings; 0 = none
     pad_id: int = -1           # the [PAD] id: keys holding it are masked out; -1 = none
+    directional_heads: int = 2  # alibi: heads that look only left / only right (even)
     dropout: float = 0.0
     bias: bool = True
 
@@ -61,6 +68,9 @@ class EncoderConfig:
         if not -1 <= self.pad_id < self.vocab_size:
             raise ValueError(f"pad_id must be -1 (none) or a token id below vocab_size "
                              f"{self.vocab_size}, got {self.pad_id}")
+        if not (0 <= self.directional_heads <= self.n_head and self.directional_heads % 2 == 0):
+            raise ValueError(f"directional_heads must be even and at most n_head "
+                             f"({self.n_head}), got {self.directional_heads}")
         if self.n_segments < 0:
             raise ValueError(f"n_segments must be >= 0, got {self.n_segments}")
 
@@ -70,10 +80,18 @@ def alibi_slopes(n_head):
     return numpy.array([2.0 ** (-8.0 * (h + 1) / n_head) for h in range(n_head)])
 
 
-def alibi_bias(xp, n_head, T, dtype):
-    """(1, nh, T, T) float: -slope_h * |i - j|, added to head h's score of query i for key j."""
-    distance = numpy.abs(numpy.arange(T)[:, None] - numpy.arange(T)[None, :])  # (T, T)
+def alibi_bias(xp, n_head, T, dtype, directional_heads=0):
+    """(1, nh, T, T) float, added to head h's score of query i for key j: -slope_h * |i - j|.
+
+    Directional heads (pairs, first): head 2p sees only keys j < i, head 2p + 1 only
+    j > i, with bias -(|i - j| - 1) * slope 1; the other side (and the query itself) is
+    -inf, which attention treats as masked out (a query with no key there gets 0)."""
+    offset = numpy.arange(T)[None, :] - numpy.arange(T)[:, None]              # (T, T): j - i
+    distance = numpy.abs(offset)
     bias = -alibi_slopes(n_head)[:, None, None] * distance                      # (nh, T, T)
+    for h in range(directional_heads):
+        side = offset < 0 if h % 2 == 0 else offset > 0                          # left, right
+        bias[h] = numpy.where(side, -(distance - 1.0), -numpy.inf)
     return xp.asarray(bias[None].astype(dtype))
 
 
@@ -152,7 +170,8 @@ class Encoder(Module):
     def _bias(self, xp, T, dtype):
         key = (T, numpy.dtype(dtype).name, xp.__name__)
         if key not in self._alibi:
-            self._alibi[key] = alibi_bias(xp, self.config.n_head, T, dtype)  # (1, nh, T, T)
+            self._alibi[key] = alibi_bias(xp, self.config.n_head, T, dtype,
+                                          self.config.directional_heads)  # (1, nh, T, T)
         return self._alibi[key]
 
     def _check_input(self, idx, segment_ids, padding_mask):

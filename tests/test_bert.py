@@ -6,7 +6,7 @@ import pytest
 from model_helpers import gradcheck_module, to_float64
 
 import minigrad as mg
-from models.bert import (IGNORE_INDEX, BertForMaskedLM, EncoderConfig, alibi_slopes,
+from models.bert import (IGNORE_INDEX, BertForMaskedLM, EncoderConfig, alibi_bias, alibi_slopes,
                          cls_pool, mask_tokens, mean_pool)
 from models.gpt import GPT, GPTConfig
 from models import retrieval
@@ -303,3 +303,29 @@ def test_info_nce_known_value_and_gradient():
     mg.gradcheck(lambda x, y: retrieval.info_nce(x, y, 0.3), [a2, b2])
     with pytest.raises(ValueError, match="temperature"):
         retrieval.info_nce(a, b, 0.0)
+
+
+def test_alibi_bias_values_and_directional_heads():
+    bias = alibi_bias(np, 4, 4, np.float64, directional_heads=2)[0]
+    slopes = alibi_slopes(4)
+    np.testing.assert_allclose(bias[2], -slopes[2] * np.abs(np.subtract.outer(range(4), range(4))))
+    inf = -np.inf
+    np.testing.assert_array_equal(bias[0], [[inf, inf, inf, inf],      # head 0: keys j < i
+                                            [0, inf, inf, inf],
+                                            [-1, 0, inf, inf],
+                                            [-2, -1, 0, inf]])
+    np.testing.assert_array_equal(bias[1], bias[0].T)                   # head 1: keys j > i
+    with pytest.raises(ValueError, match="directional_heads"):
+        EncoderConfig(block_size=8, vocab_size=9, n_layer=1, n_head=2, n_embd=4,
+                      directional_heads=3)
+
+
+def test_mirrored_sentence_looks_the_same_to_symmetric_alibi_only():
+    ids = ordinary_ids((1, 8))
+    mirrored = ids[:, ::-1].copy()
+    for heads, same in ((0, True), (2, False)):
+        model = tiny("alibi", directional_heads=heads).eval()
+        with mg.no_grad():
+            a = model.encoder(ids).numpy()[0]
+            b = model.encoder(mirrored).numpy()[0, ::-1]
+        assert np.allclose(a, b, atol=1e-5) == same
