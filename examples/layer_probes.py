@@ -138,7 +138,8 @@ def parse_args(argv=None):
     p.add_argument("--encoder", default="runs/mlm/ckpt.npz", help="a train_mlm.py checkpoint")
     p.add_argument("--data", help="the text (default: the built-in corpus)")
     p.add_argument("--windows", type=int, default=160, help="held-out windows per model")
-    p.add_argument("--classes", type=int, default=40, help="probe classes: the most frequent tokens")
+    p.add_argument("--classes", type=int, default=40,
+                   help="probe classes: the most frequent tokens")
     p.add_argument("--probe-steps", type=int, default=150)
     p.add_argument("--quick", action="store_true", help="a short run (for tests)")
     p.add_argument("--seed", type=int, default=0)

@@ -88,7 +88,8 @@ def parse_args(argv=None):
     con.add_argument("--crop-tokens", type=int, default=None,
                      help="longest crop (default block_size - 2)")
     con.add_argument("--chunk-tokens", type=int, default=None,
-                     help="tokens per retrieval chunk of a held-out section (default block_size - 2)")
+                     help="tokens per retrieval chunk of a held-out section "
+                     "(default block_size - 2)")
     out = p.add_argument_group("run")
     out.add_argument("--checkpoint-interval", type=int, default=200)
     out.add_argument("--out-dir", default="runs/mlm")
@@ -225,9 +226,10 @@ class Run:
         self._save(step)
         cpu = os.times()
         used = (cpu.user - self.cpu_start.user) + (cpu.system - self.cpu_start.system)
+        load = Path("/proc/loadavg")
+        load = load.read_text().split()[0] if load.exists() else "?"
         print(f"done: {step} steps; wall {time.perf_counter() - self.wall_start:.0f} s, "
-              f"CPU {used:.0f} s (user+sys of this process); load average "
-              f"{open('/proc/loadavg').read().split()[0] if Path('/proc/loadavg').exists() else '?'}")
+              f"CPU {used:.0f} s (user+sys of this process); load average {load}")
         print(f"checkpoint: {self.path}  (embed documents with examples/embed.py "
               f"--checkpoint {self.path} --input docs.jsonl --output emb.npy)")
         return 0

@@ -105,7 +105,9 @@ def wrap(content, specials, length):
     out = np.full((len(content), length), specials.pad, dtype=np.int64)
     for row, ids in enumerate(content):
         ids = ids[:length - 2]
-        out[row, 0], out[row, 1:len(ids) + 1], out[row, len(ids) + 1] = specials.cls, ids, specials.sep
+        out[row, 0] = specials.cls
+        out[row, 1:len(ids) + 1] = ids
+        out[row, len(ids) + 1] = specials.sep
     return out
 
 
@@ -185,7 +187,8 @@ class CountBaselines:
 
         def acc(guess):
             return float((guess == target)[at_mask].mean()) if at_mask.any() else float("nan")
-        return {"unigram": (float(-np.log(p_uni).mean()), acc(np.full_like(target, self.top_unigram))),
+        top = np.full_like(target, self.top_unigram)
+        return {"unigram": (float(-np.log(p_uni).mean()), acc(top)),
                 "neighbours": (float(-np.log(p_nb).mean()), acc(guess_nb))}
 
 
@@ -318,7 +321,8 @@ def restore_model(path, device="cpu"):
     try:
         config = EncoderConfig(**metadata["model_config"])
     except (TypeError, ValueError) as error:
-        raise CheckpointError(f"{path}: the checkpoint's encoder config is invalid: {error}") from None
+        raise CheckpointError(f"{path}: the checkpoint's encoder config is invalid: "
+                              f"{error}") from None
     tokenizer = tokenizer_from_dict(metadata["tokenizer"], source=str(path))
     model = BertForMaskedLM(config)
     try:

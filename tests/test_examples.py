@@ -164,17 +164,26 @@ TINY_MLM = ["--steps", "4", "--contrastive-steps", "2", "--n-layer", "1", "--n-h
 
 
 @pytest.fixture(scope="module")
-def mlm_run(tmp_path_factory):
+def small_corpus(tmp_path_factory):
+    """The first 40 KB of the built-in corpus (about 20 sections): quicker to tokenize."""
+    from models.data import default_corpus
+    path = tmp_path_factory.mktemp("corpus") / "small.txt"
+    path.write_text(default_corpus()[:40_000], encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def mlm_run(tmp_path_factory, small_corpus):
     out = tmp_path_factory.mktemp("mlm")
-    done = run(EXAMPLES / "train_mlm.py", *TINY_MLM, "--out-dir", out)
+    done = run(EXAMPLES / "train_mlm.py", *TINY_MLM, "--data", small_corpus, "--out-dir", out)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     return out / "ckpt.npz", done.stdout
 
 
 @pytest.fixture(scope="module")
-def gpt_checkpoint(tmp_path_factory):
+def gpt_checkpoint(tmp_path_factory, small_corpus):
     out = tmp_path_factory.mktemp("gpt")
-    done = run(EXAMPLES / "train_gpt.py", "--steps", "3", "--n-layer", "2", "--n-head", "2",
+    done = run(EXAMPLES / "train_gpt.py", "--data", small_corpus, "--steps", "3", "--n-layer", "2", "--n-head", "2",
                "--n-embd", "16", "--samples", "0", "--eval-iters", "1", "--out-dir", out)
     assert done.returncode == 0, done.stderr
     return out / "ckpt.npz"
@@ -196,18 +205,19 @@ def progress_losses(out):
             if line.startswith("step ") and " | " in line]
 
 
-def test_train_mlm_resumes_in_either_stage(tmp_path):
+def test_train_mlm_resumes_in_either_stage(tmp_path, small_corpus):
     import numpy as np
-    whole = run(EXAMPLES / "train_mlm.py", *TINY_MLM, "--out-dir", tmp_path / "a")
+    tiny = [*TINY_MLM, "--data", small_corpus]
+    whole = run(EXAMPLES / "train_mlm.py", *tiny, "--out-dir", tmp_path / "a")
     assert whole.returncode == 0, whole.stderr
     a = np.load(tmp_path / "a" / "ckpt.npz")
     weights = [k for k in a.files if k.startswith("model.")]
     assert weights
     for stop in ("3", "4"):        # inside the masked-LM stage; at its last step
         out = tmp_path / f"stop{stop}"
-        first = run(EXAMPLES / "train_mlm.py", *TINY_MLM, "--out-dir", out, "--stop-after", stop)
+        first = run(EXAMPLES / "train_mlm.py", *tiny, "--out-dir", out, "--stop-after", stop)
         assert first.returncode == 130, first.stderr
-        second = run(EXAMPLES / "train_mlm.py", *TINY_MLM, "--out-dir", out, "--resume")
+        second = run(EXAMPLES / "train_mlm.py", *tiny, "--out-dir", out, "--resume")
         assert second.returncode == 0, second.stderr
         assert f"resuming from {out / 'ckpt.npz'} at step {stop}" in second.stdout
         # the steps after the resume print the losses of the uninterrupted run
@@ -301,9 +311,10 @@ def test_embed_refuses_a_checkpoint_of_another_kind(gpt_checkpoint, tmp_path):
     assert "minigrad-gpt-training" in done.stderr
 
 
-def test_contextual_vs_static_quick(mlm_run):
+def test_contextual_vs_static_quick(mlm_run, small_corpus):
     checkpoint, _ = mlm_run
-    done = run(EXAMPLES / "contextual_vs_static.py", "--quick", "--checkpoint", checkpoint)
+    done = run(EXAMPLES / "contextual_vs_static.py", "--quick", "--checkpoint", checkpoint,
+               "--data", small_corpus)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr
     out = done.stdout
     assert "1. nearest neighbours" in out and "word2vec:" in out and "encoder:" in out
@@ -311,10 +322,10 @@ def test_contextual_vs_static_quick(mlm_run):
     assert "word2vec purity:" in out and "encoder purity:" in out
 
 
-def test_layer_probes_quick(mlm_run, gpt_checkpoint):
+def test_layer_probes_quick(mlm_run, gpt_checkpoint, small_corpus):
     checkpoint, _ = mlm_run
     done = run(EXAMPLES / "layer_probes.py", "--quick", "--gpt", gpt_checkpoint,
-               "--encoder", checkpoint)
+               "--encoder", checkpoint, "--data", small_corpus)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr
     out = done.stdout
     assert out.count("layer  self-sim  token   prev   next") == 2
