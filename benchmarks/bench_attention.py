@@ -3,7 +3,8 @@ generation.
 
 1. Forward + backward of F.causal_attention and F.sliding_window_attention (window 128)
    on q, k, v of shape (B=1, 4 heads, T, head size 32), float32, for T = 256 .. 4096:
-   median time over --repeats runs (after one warm-up), the peak bytes of NumPy arrays
+   the fastest of --repeats runs (at least 2048 / T of them; after one warm-up; the
+   fastest is the least disturbed by other work on the machine), the peak bytes of NumPy arrays
    allocated during one run (tracemalloc, a separate traced run), and how much the time
    grows each time T doubles. Full attention's grows ~4x (T^2); a window's ~2x (T * w).
 2. Generation of 256 new tokens past block_size by a sliding-window GPT
@@ -20,8 +21,8 @@ Run from the repository root:
   python benchmarks/bench_attention.py --quick        (T = 256, 512; 16 tokens)
 """
 import argparse
+import math
 import os
-import statistics
 import sys
 import time
 import tracemalloc
@@ -57,11 +58,11 @@ CLOCK = time.perf_counter  # --clock cpu: time.process_time, steadier on a busy 
 
 
 def time_and_memory(fn, T, repeats):
-    """(median seconds, peak MB of arrays allocated) of one forward + backward."""
+    """(fastest seconds, peak MB of arrays allocated) of one forward + backward."""
     q, k, v = attention_inputs(T)
     forward_backward(fn, q, k, v)         # warm-up
     times = []
-    for _ in range(repeats):
+    for _ in range(max(repeats, 2048 // T)):
         start = CLOCK()
         forward_backward(fn, q, k, v)
         times.append(CLOCK() - start)
@@ -73,7 +74,7 @@ def time_and_memory(fn, T, repeats):
     forward_backward(fn, q, k, v)
     peak = tracemalloc.get_traced_memory()[1] - before
     tracemalloc.stop()
-    return statistics.median(times), peak / MB
+    return min(times), peak / MB
 
 
 def attention_table(lengths, repeats):
@@ -82,7 +83,7 @@ def attention_table(lengths, repeats):
     def window(q, k, v):
         return F.sliding_window_attention(q, k, v, WINDOW)
     print(f"== forward + backward, B=1, {HEADS} heads, head size {HEAD_SIZE}, float32; "
-          f"sliding window {WINDOW}; median of {repeats}")
+          f"sliding window {WINDOW}; fastest of >= {repeats} runs")
     print(f"{'T':>6} | {'causal ms':>10} {'MB':>8} {'x/doubling':>10} | "
           f"{'window ms':>10} {'MB':>8} {'x/doubling':>10} | {'time ratio':>10}")
     rows, previous = [], None
@@ -118,8 +119,9 @@ def generation(new_tokens, repeats):
             times.append(CLOCK() - start)
         seconds[use_cache] = min(times)
     same = numpy.array_equal(outputs[True], outputs[False])
-    print(f"rolling KV cache   {seconds[True]:8.3f} s  ({new_tokens / seconds[True]:7.1f} tokens/s)")
-    print(f"recompute          {seconds[False]:8.3f} s  ({new_tokens / seconds[False]:7.1f} tokens/s)")
+    for label, use_cache in (("rolling KV cache", True), ("recompute", False)):
+        rate = new_tokens / seconds[use_cache]
+        print(f"{label:<18} {seconds[use_cache]:8.3f} s  ({rate:7.1f} tokens/s)")
     print(f"speed-up {seconds[False] / seconds[True]:.1f}x; same tokens: {same}")
     return seconds, same
 
@@ -147,6 +149,11 @@ def main():
     T, causal_s, causal_mb, window_s, window_mb = rows[-1]
     print(f"at T={T}: sliding window takes {window_s / causal_s:.2f} of causal attention's "
           f"time and {window_mb / causal_mb:.2f} of its memory")
+    doublings = math.log2(T / rows[0][0])
+    if doublings:
+        print(f"growth per doubling from T={rows[0][0]} to {T} (geometric mean): causal "
+              f"{(causal_s / rows[0][1]) ** (1 / doublings):.2f}x, sliding window "
+              f"{(window_s / rows[0][3]) ** (1 / doublings):.2f}x")
     generation(16 if args.quick else 256, 1 if args.quick else 2)
     cpu = os.times()
     used = (cpu.user - cpu_start.user) + (cpu.system - cpu_start.system)

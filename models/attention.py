@@ -77,8 +77,9 @@ class SelfAttention(Module):
         if allowed is not None:                            # leave out what may not be seen
             scores = scores.masked_fill(~allowed, masked_value(scores.dtype))  # (B, T, T)
         weights = F.softmax(scores, axis=-1)               # (B, T, T), each row sums to 1
-        if allowed is not None:                            # a query with no key: weights 0
-            has_key = x.xp.broadcast_to(allowed, (B, T, T)).any(axis=-1, keepdims=True)
+        has_key = True if allowed is None else x.xp.broadcast_to(allowed, (B, T, T)).any(
+            axis=-1, keepdims=True)                        # (B, T, 1)
+        if not bool(x.xp.all(has_key)):                    # a query with no key: weights 0
             weights = weights * minigrad.Tensor(has_key.astype(weights.dtype))  # (B, T, T)
         out = weights @ v                                  # (B, T, hs): weighted mix of values
         return (out, weights) if return_weights else out
@@ -316,6 +317,7 @@ class MultiHeadAttention(Module):
         if context is None:
             raise ValueError("cross-attention needs context (B, S, n_embd) "
                              "(or a kv_cache already holding its keys and values)")
+        context = minigrad.as_tensor(context)
         if context.ndim != 3 or context.shape[0] != x.shape[0] or context.shape[2] != self.n_embd:
             raise ValueError(f"context must have shape (B={x.shape[0]}, S, {self.n_embd}), "
                              f"got {context.shape}")

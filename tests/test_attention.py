@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from model_helpers import gradcheck_module, to_float64
 
 import minigrad
@@ -239,7 +241,7 @@ def mha_reference(mha, x, context=None, allowed=None, bias=None):
         return a.reshape(B, -1, nh, hs).transpose(0, 2, 1, 3)
     q, k, v = heads(q), heads(k), heads(v)
     scores = q @ k.swapaxes(-1, -2) / math.sqrt(hs) + (0 if bias is None else bias)
-    allowed = np.ones(scores.shape, bool) if allowed is None else np.broadcast_to(allowed, scores.shape)
+    allowed = np.broadcast_to(True if allowed is None else allowed, scores.shape)
     scores = np.where(allowed, scores, -np.inf)
     top = scores.max(axis=-1, keepdims=True)
     e = np.exp(scores - np.where(np.isfinite(top), top, 0))
@@ -433,3 +435,45 @@ def test_self_attention_head_takes_attn_mask(causal):
                                                          -np.inf))
     np.testing.assert_allclose(got, want.numpy(), rtol=1e-12, atol=1e-13)
     gradcheck_module(head, lambda x: head(x, attn_mask=mask), [x])
+
+
+@settings(max_examples=25, deadline=None)
+@given(T=st.integers(1, 11), window=st.sampled_from([None, 1, 2, 3, 5]), causal=st.booleans(),
+       mask=st.sampled_from(["none", "bool", "float", "padding"]), seed=st.integers(0, 2**16))
+def test_multi_head_paths_agree_with_the_formula_on_drawn_shapes(T, window, causal, mask, seed):
+    # T need not be a multiple of the window; every combination of window, causal and mask
+    mha = randomize_biases(to_float64(MultiHeadAttention(C, NH, causal=causal, window=window)),
+                           seed=seed)
+    rng = np.random.default_rng(seed)
+    x = minigrad.tensor(rng.normal(size=(B, T, C)), requires_grad=True)
+    allowed = np.ones((T, T), bool)
+    if causal:
+        allowed &= np.tril(allowed)
+    if window is not None:
+        allowed &= window_allowed(T, window, causal)
+    forward, bias = {}, None
+    if mask == "bool":
+        m = rng.random((B, 1, T, T)) < 0.7
+        forward, allowed = dict(attn_mask=m), allowed & m
+    elif mask == "float":
+        bias = rng.normal(size=(NH, T, T))
+        forward = dict(attn_mask=bias)
+    elif mask == "padding":
+        padding = rng.random((B, T)) < 0.3
+        forward, allowed = dict(key_padding_mask=padding), allowed & ~padding[:, None, None, :]
+    want = mha_reference(mha, x.numpy(), allowed=allowed, bias=bias)
+    (fused, fused_grad), (explicit, explicit_grad) = run_paths(mha, x, **forward)[0]
+    np.testing.assert_allclose(fused, want, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(explicit, want, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(fused_grad, explicit_grad, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("how", ["attn_mask", "window"])
+def test_output_7_depends_on_inputs_5_to_7_under_a_window_of_3(how):
+    # the example: a window mask passed to causal attention must not be dropped
+    from models.masks import sliding_window_mask
+    mha = MultiHeadAttention(C, NH, window=3 if how == "window" else None)
+    x = minigrad.randn(1, 8, C, requires_grad=True)
+    y = mha(x, attn_mask=sliding_window_mask(8, 3)) if how == "attn_mask" else mha(x)
+    (g,) = minigrad.grad(y[0, 7].sum(), [x])
+    assert list(np.flatnonzero(np.abs(g.numpy()[0]).sum(axis=-1))) == [5, 6, 7]

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_ops import Draw
+from test_ops import Draw, sliding_window_shapes
 from test_ops import shapes as array_shapes
 from test_ops import (DTYPES, attention_shapes, checks, cross_entropy_inputs,
                       cross_entropy_shapes, each, layer_norm_shapes, normal, np_cross_entropy, np_log_softmax, np_softmax,
@@ -46,15 +46,6 @@ def masked_attention_shapes(draw):
     params = dict(allowed=allowed, bias=bias, scale=scale, chunk=draw(st.integers(1, 4)))
     return Draw((lead + (L, E), lead + (S, E), lead + (S, Ev)), params)
 
-
-@st.composite
-def sliding_window_shapes(draw):
-    """q, k (..., T, E), v (..., T, Ev) with a window and a block size: T need not be a
-    multiple of either."""
-    lead = draw(array_shapes(max_dims=2))
-    T, E, Ev = draw(st.integers(1, 9)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    params = dict(window=draw(st.integers(1, 10)), block=draw(st.integers(1, 4)))
-    return Draw((lead + (T, E), lead + (T, E), lead + (T, Ev)), params)
 
 
 class FusedCase(NamedTuple):

@@ -274,6 +274,30 @@ def attention_shapes(draw):
 
 
 @st.composite
+def sdpa_shapes(draw):
+    """query (..., L, E), key (..., S, E), value (..., S, Ev) with L != S allowed, and a bool
+    attn_mask (some rows may have no key) or is_causal, or neither; a scale or None."""
+    lead = draw(shapes(max_dims=2))
+    L, S, E, Ev = (draw(st.integers(1, 6)) for _ in range(4))
+    kind = draw(st.sampled_from(["none", "mask", "causal"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    mask = rng.random(draw(st.sampled_from([(L, S), (1, S), lead + (L, S)]))) < 0.6 \
+        if kind == "mask" else None
+    params = dict(attn_mask=mask, is_causal=kind == "causal",
+                  scale=draw(st.sampled_from([None, 0.5])))
+    return Draw((lead + (L, E), lead + (S, E), lead + (S, Ev)), params)
+
+
+@st.composite
+def sliding_window_shapes(draw):
+    """q, k (..., T, E), v (..., T, Ev), a window and a block: T a multiple of neither."""
+    lead = draw(shapes(max_dims=2))
+    T, E, Ev = draw(st.integers(1, 9)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    params = dict(window=draw(st.integers(1, 10)), block=draw(st.integers(1, 4)))
+    return Draw((lead + (T, E), lead + (T, E), lead + (T, Ev)), params)
+
+
+@st.composite
 def embedding_shapes(draw):
     rows, dim = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     return Draw(((rows, dim), draw(shapes(min_dims=1, max_dims=2))), {})
@@ -385,6 +409,28 @@ def np_causal_attention(q, k, v, chunk):
     return np_softmax(scores) @ v
 
 
+def np_sdpa(q, k, v, attn_mask=None, is_causal=False, scale=None):
+    """PyTorch's math for scaled_dot_product_attention; a row with no key gives 0."""
+    L, S = q.shape[-2], k.shape[-2]
+    scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
+    allowed = np.tril(np.ones((L, S), bool)) if is_causal else np.ones((L, S), bool)
+    allowed = allowed if attn_mask is None else allowed & attn_mask
+    scores = np.where(allowed, q @ k.swapaxes(-1, -2) * scale, -np.inf)
+    top = scores.max(axis=-1, keepdims=True)
+    e = np.exp(scores - np.where(np.isfinite(top), top, 0))
+    total = e.sum(axis=-1, keepdims=True)
+    return np.divide(e, total, out=np.zeros_like(e), where=total > 0) @ v
+
+
+def np_sliding_window_attention(q, k, v, window, block):
+    i, j = np.arange(q.shape[-2])[:, None], np.arange(q.shape[-2])[None, :]
+    return np_sdpa(q, k, v, attn_mask=(j <= i) & (j > i - window))
+
+
+def np_attention_weights(q, k, attn_mask=None, is_causal=False, scale=None):
+    return np_sdpa(q, k, np.eye(k.shape[-2]), attn_mask, is_causal, scale)
+
+
 def np_expand(x, target):
     lead = len(target) - x.ndim
     return np.broadcast_to(x, [x.shape[i - lead] if n == -1 else n for i, n in enumerate(target)])
@@ -411,6 +457,13 @@ def np_chunk(x, chunks, axis):
 
 
 # --- the table ----------------------------------------------------------------------------
+
+def _allowed(q, k, attn_mask, is_causal):
+    """attention_weights' `allowed` for sdpa_shapes' params."""
+    if is_causal:
+        return np.tril(np.ones((q.shape[-2], k.shape[-2]), bool))
+    return attn_mask
+
 
 class OpCase(NamedTuple):
     name: str
@@ -615,6 +668,15 @@ OPS = [
     OpCase("layer_norm(weight, bias)", mg.layer_norm, np_layer_norm,
            layer_norm_shapes(affine=2), gradgrad=True),
     OpCase("causal_attention", mg.causal_attention, np_causal_attention, attention_shapes(),
+           gradgrad=True),
+    OpCase("scaled_dot_product_attention", mg.scaled_dot_product_attention, np_sdpa,
+           sdpa_shapes(), gradgrad=True),
+    OpCase("sliding_window_attention", mg.sliding_window_attention,
+           np_sliding_window_attention, sliding_window_shapes(), gradgrad=True),
+    OpCase("attention_weights",
+           lambda q, k, v, attn_mask, is_causal, scale: mg.attention_weights(
+               q, k, _allowed(q, k, attn_mask, is_causal), None, scale),
+           lambda q, k, v, **params: np_attention_weights(q, k, **params), sdpa_shapes(),
            gradgrad=True),
     OpCase("embedding (repeated ids)", mg.embedding, lambda w, ids: w[ids],
            embedding_shapes(), embedding_inputs, gradgrad=True),

@@ -55,11 +55,11 @@ def sdpa_case(draw):
     L, S = draw(st.integers(1, 9)), draw(st.integers(1, 9))
     E, Ev = draw(st.integers(1, 4)), draw(st.integers(1, 3))
     kind = draw(st.sampled_from(["none", "bool", "float", "float -inf", "causal"]))
-    mask_shape = draw(st.sampled_from([(L, S), (1, S), (L, 1)])) if batch == () else \
-        draw(st.sampled_from([(L, S), maybe_one(batch) + (L, S), (1, S)]))
+    qs, ks, vs = maybe_one(batch) + (L, E), maybe_one(batch) + (S, E), maybe_one(batch) + (S, Ev)
+    scores_batch = np.broadcast_shapes(qs[:-2], ks[:-2])  # a mask broadcasts TO the weights
+    mask_shape = draw(st.sampled_from([(L, S), (1, S), (L, 1), maybe_one(scores_batch) + (L, S)]))
     scale = draw(st.sampled_from([None, 0.3]))
-    return dict(qs=maybe_one(batch) + (L, E), ks=maybe_one(batch) + (S, E),
-                vs=maybe_one(batch) + (S, Ev), kind=kind, mask_shape=mask_shape, scale=scale)
+    return dict(qs=qs, ks=ks, vs=vs, kind=kind, mask_shape=mask_shape, scale=scale)
 
 
 def make_mask(rng, kind, shape, dtype=np.float64):
@@ -206,7 +206,8 @@ def test_masked_attention_beyond_one_chunk_matches_its_composite():
     fused, composite = op(q, k, v), op.composite(q, k, v)
     w = mg.tensor(rng.uniform(0.5, 1.5, fused.shape))
     np.testing.assert_allclose(fused.numpy(), composite.numpy(), **TIGHT)
-    for g, e in zip(mg.grad((fused * w).sum(), [q, k, v]), mg.grad((composite * w).sum(), [q, k, v])):
+    got = mg.grad((fused * w).sum(), [q, k, v])
+    for g, e in zip(got, mg.grad((composite * w).sum(), [q, k, v])):
         np.testing.assert_allclose(g.numpy(), e.numpy(), **TIGHT)
 
 

@@ -36,6 +36,7 @@ def attention_weights(q, k, allowed=None, bias=None, scale=None):
         scores = scores + as_tensor(bias)
     if allowed is None:
         return softmax(scores, axis=-1)
+    allowed = scores.xp.asarray(allowed)                       # on the scores' device
     weights = softmax(scores, axis=-1, mask=~allowed)          # masked keys: weight 0
     some = allowed.any(axis=-1, keepdims=True)                 # (..., L, 1)
     if not bool(some.all()):                                   # rows with no key: weights 0
@@ -71,6 +72,9 @@ class MaskedAttention(FusedFunction):
 
     def forward(self, q, k, v):
         xp = self.xp
+        # the constants on the inputs' device (a mask built with NumPy may meet CuPy inputs)
+        self.allowed = None if self.allowed is None else xp.asarray(self.allowed)
+        self.bias = None if self.bias is None else xp.asarray(self.bias, dtype=q.dtype)
         L, S = q.shape[-2], k.shape[-2]
         scale = 1.0 / math.sqrt(q.shape[-1]) if self.scale is None else self.scale
         self.used_scale = scale
@@ -112,8 +116,10 @@ class MaskedAttention(FusedFunction):
         return gq, gk, gv
 
     def composite(self, q, k, v):
-        allowed = None if self.allowed is None else self.xp.asarray(self.allowed)
-        return _explicit(q, k, v, allowed, self.bias, self.scale)
+        xp = backend.get_array_module(q.data)
+        allowed = None if self.allowed is None else xp.asarray(self.allowed)
+        bias = None if self.bias is None else xp.asarray(self.bias, dtype=q.dtype)
+        return _explicit(q, k, v, allowed, bias, self.scale)
 
 
 class SlidingWindowAttention(FusedFunction):
@@ -132,22 +138,28 @@ class SlidingWindowAttention(FusedFunction):
         return [(r0, min(r0 + self.block, T), max(0, r0 - self.window + 1))
                 for r0 in range(0, T, self.block)]
 
-    def _band_allowed(self, r0, r1, c0):
-        xp = self.xp
-        i = xp.arange(r0, r1)[:, None]                                # query positions
-        j = xp.arange(c0, r1)[None, :]                                # key positions
-        return (j <= i) & (j > i - self.window)                       # (n, r1 - c0)
+    def _band_bias(self, r0, r1, c0, dtype):
+        """(n, r1 - c0): 0 where query r0 + a may see key c0 + b, else -inf. It depends only
+        on the block's offsets, so every full block past the first window shares one."""
+        key = (r0 - c0, r1 - r0, r1 - c0)
+        if key not in self._biases:
+            xp = self.xp
+            i = xp.arange(r0, r1)[:, None] - c0                        # query positions
+            j = xp.arange(r1 - c0)[None, :]                            # key positions
+            allowed = (j <= i) & (j > i - self.window)
+            self._biases[key] = xp.where(allowed, 0.0, -xp.inf).astype(dtype)
+        return self._biases[key]
 
     def forward(self, q, k, v):
         xp = self.xp
         self.scale = scale = 1.0 / math.sqrt(q.shape[-1])
         y = xp.empty(q.shape[:-1] + v.shape[-1:], dtype=q.dtype)
-        self.weights = []
+        self.weights, self._biases = [], {}
         for r0, r1, c0 in self._blocks(q.shape[-2]):
             scores = q[..., r0:r1, :] @ k[..., c0:r1, :].swapaxes(-1, -2)  # (..., n, band)
             scores *= scale
             # every query sees itself, so no row is all -inf: -inf is safe here
-            scores += xp.where(self._band_allowed(r0, r1, c0), 0.0, -xp.inf).astype(q.dtype)
+            scores += self._band_bias(r0, r1, c0, q.dtype)
             weights = backend.blockwise(partial(_softmax, axis=-1), scores,
                                         row_length=r1 - c0)
             self.weights.append(weights)
@@ -255,7 +267,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     """softmax(query key^T * scale + mask) @ value, with torch.nn.functional's meaning.
 
     query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev); the batch
-    axes broadcast. attn_mask, broadcastable to (..., L, S): bool (True = the key takes
+    axes broadcast. attn_mask, broadcastable to the weights' shape (..., L, S) (the batch
+    axes of query and key): bool (True = the key takes
     part) or float of the query's dtype (added to the scores; -inf excludes a key).
     is_causal: query i sees keys j <= i (top-left aligned, torch.ones(L, S).tril()); not
     together with attn_mask. scale: defaults to 1 / sqrt(E). dropout_p: dropout on the
@@ -270,15 +283,16 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     name = "scaled_dot_product_attention"
     _check_qkv(name, query, key, value)
     xp = query.xp
-    batch = _broadcast_shapes(xp, f"{name} batch axes", query.shape[:-2], key.shape[:-2],
-                              value.shape[:-2])
+    _broadcast_shapes(xp, f"{name} batch axes", query.shape[:-2], key.shape[:-2],
+                      value.shape[:-2])
     L, S = query.shape[-2], key.shape[-2]
     if is_causal and attn_mask is not None:
         raise ValueError(f"{name}: pass either is_causal=True or an attn_mask, not both "
                          "(fold the causal part into the mask)")
     if not 0.0 <= dropout_p <= 1.0:
         raise ValueError(f"{name}: dropout_p must be in [0, 1], got {dropout_p}")
-    allowed, bias = split_attn_mask(attn_mask, query.dtype, batch + (L, S), xp)
+    weights_batch = tuple(xp.broadcast_shapes(query.shape[:-2], key.shape[:-2]))
+    allowed, bias = split_attn_mask(attn_mask, query.dtype, weights_batch + (L, S), xp)
     if is_causal:
         allowed = xp.tril(xp.ones((L, S), dtype=bool))
     mask_grad = attn_mask is not None and getattr(attn_mask, "requires_grad", False)
