@@ -150,8 +150,10 @@ class Run:
                                       "use the same flags, or a new --out-dir")
             self.resumed = (model_arrays, optimizer_arrays, metadata)
         else:
-            self.tokenizer = mt.build_tokenizer(args.tokenizer, "\n\n".join(self.train_sections),
-                                                args.bpe_vocab_size)
+            # BPE learns its merges from the training text only; a character vocabulary
+            # needs every character, held-out ones included, or held-out text cannot be read
+            source = "\n\n".join(self.train_sections) if args.tokenizer == "bpe" else text
+            self.tokenizer = mt.build_tokenizer(args.tokenizer, source, args.bpe_vocab_size)
             settings = {k: MODEL_DEFAULTS[k] if v is None else v for k, v in flags.items()}
             self.specials = mt.Specials(self.tokenizer)
             self.config = EncoderConfig(vocab_size=self.tokenizer.vocab_size,
