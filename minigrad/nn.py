@@ -38,7 +38,46 @@ class Module:
         self.training = True
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        hooks = vars(self).get("_forward_hooks")
+        if not hooks:  # the usual case: nothing registered, nothing extra to do
+            return self.forward(*args, **kwargs)
+        for hook in list(hooks["pre"].values()):
+            replaced = hook(self, args)
+            if replaced is not None:  # a hook may hand forward new positional arguments
+                args = replaced if isinstance(replaced, tuple) else (replaced,)
+        output = self.forward(*args, **kwargs)
+        for hook in list(hooks["post"].values()):
+            replaced = hook(self, args, output)
+            if replaced is not None:  # ... or replace the output
+                output = replaced
+        return output
+
+    # --- forward hooks -----------------------------------------------------------------
+
+    def register_forward_pre_hook(self, hook):
+        """Call hook(module, args) before each forward; args is the tuple of positional
+        arguments (keywords go to forward unchanged). A non-None return replaces args
+        (a tuple, or one value for a single argument). Returns a handle: handle.remove()."""
+        return self._add_forward_hook("pre", hook)
+
+    def register_forward_hook(self, hook):
+        """Call hook(module, args, output) after each forward; a non-None return replaces
+        the output. Use it to look inside a model without copying its forward:
+
+            seen = {}
+            handle = model.transformer.h[0].register_forward_hook(
+                lambda module, args, out: seen.update(block0=out.detach()))
+            model(idx); handle.remove()
+        """
+        return self._add_forward_hook("post", hook)
+
+    def _add_forward_hook(self, kind, hook):
+        if not callable(hook):
+            raise TypeError(f"a forward hook must be callable, got {type(hook).__name__}")
+        hooks = vars(self).setdefault("_forward_hooks", {"pre": {}, "post": {}})
+        key = object()  # identifies this registration, even for the same function twice
+        hooks[kind][key] = hook
+        return ForwardHookHandle(hooks[kind], key)
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
@@ -177,6 +216,23 @@ def _kind_problem(name, value, parameter):
         noun = {"f": "float", "i": "integer", "u": "integer", "b": "bool", "c": "complex"}.get(wanted, wanted)
         return f"{name}: dtype {value.dtype} cannot be loaded into a {noun} parameter ({parameter.dtype})"
     return None
+
+
+class ForwardHookHandle:
+    """Returned by register_forward_hook / register_forward_pre_hook: remove() unregisters
+    the hook (twice is harmless); as a context manager it removes the hook on exit."""
+
+    def __init__(self, hooks, key):
+        self._hooks, self._key = hooks, key
+
+    def remove(self):
+        self._hooks.pop(self._key, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
 
 
 class ModuleList(Module):

@@ -138,12 +138,15 @@ class GPT(Module):
             if isinstance(module, Linear) and module.bias is not None:
                 module.bias.data = module.bias.xp.zeros_like(module.bias.data)
 
-    def forward(self, idx, targets=None, kv_caches=None, ignore_index=-100):
+    def forward(self, idx, targets=None, kv_caches=None, ignore_index=-100,
+                output_hidden_states=False):
         """idx (B, T) int token ids -> (logits (B, T, vocab_size), mean loss or None).
 
         kv_caches: one KVCache per layer (see generate); idx then holds only
         the tokens after those already cached. Targets equal to ignore_index
         count for nothing in the loss (nanoGPT pads its targets with -1).
+        output_hidden_states: also return a tuple of n_layer + 1 tensors (B, T, C): the
+        embeddings, then each block's output, the last after ln_f (as Hugging Face's GPT-2).
 
         With config.attn_window set, idx may be longer than block_size: position p
         then takes the position embedding wpe[p % block_size] (a convention that lets
@@ -162,12 +165,15 @@ class GPT(Module):
             positions = (start + idx.xp.arange(T)) % self.config.block_size
             pos_emb = self.transformer.wpe(minigrad.Tensor(positions))  # (T, C)
         x = self.transformer.drop(tok_emb + pos_emb)               # (B, T, C)
+        hidden = [x]
         for i, block in enumerate(self.transformer.h):
             x = block(x, kv_cache=None if kv_caches is None else kv_caches[i])  # (B, T, C)
+            hidden.append(x)
         x = self.transformer.ln_f(x)                               # (B, T, C)
+        hidden[-1] = x
         logits = self.lm_head(x)                                   # (B, T, vocab_size)
         loss = None if targets is None else F.cross_entropy(logits, targets, ignore_index)
-        return logits, loss
+        return (logits, loss, tuple(hidden)) if output_hidden_states else (logits, loss)
 
     def _check_input(self, idx, start):
         config = self.config

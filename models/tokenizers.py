@@ -27,6 +27,9 @@ FORMAT_VERSION = 1
 CHAR_FORMAT = "minigrad.char-tokenizer"
 BPE_FORMAT = "minigrad.bpe-tokenizer"
 DEFAULT_SPECIAL_TOKENS = ("<|endoftext|>",)
+# The tokens a BERT-style encoder needs: padding, the sequence-summary slot, the
+# separator between segments, and the placeholder masked language modelling predicts.
+ENCODER_SPECIAL_TOKENS = ("[PAD]", "[CLS]", "[SEP]", "[MASK]")
 
 # Pre-tokenization: before BPE sees the text it is cut into chunks, and merges
 # never cross a chunk boundary. This keeps tokens meaningful (no token spanning
@@ -148,33 +151,57 @@ class CharTokenizer(_SavedAsJSON):
     >>> tok = CharTokenizer.from_text("hello")
     >>> tok.encode("hole")
     [1, 3, 2, 0]
+
+    Special tokens (e.g. ENCODER_SPECIAL_TOKENS: "[PAD]", "[MASK]", ...) get the
+    ids after the characters; each occurrence in text becomes its one id, never
+    its characters.
     """
 
-    def __init__(self, chars):
-        """Build from distinct characters; the i-th character gets id i."""
+    def __init__(self, chars, special_tokens=()):
+        """Build from distinct characters; the i-th character gets id i, the special
+        tokens the ids after them."""
         chars = list(chars)
         for char in chars:
             if not (isinstance(char, str) and len(char) == 1):
                 raise ValueError(f"vocabulary entries must be single characters, got {char!r}")
         if len(set(chars)) != len(chars):
             raise ValueError("vocabulary contains a repeated character")
+        special_tokens = _validated_special_tokens(special_tokens)
         self.chars = chars
         self._ids = {char: i for i, char in enumerate(chars)}
+        self._special_ids = {token: len(chars) + i for i, token in enumerate(special_tokens)}
+        self._special_re = _special_splitter(special_tokens)
 
     @classmethod
-    def from_text(cls, text):
-        """Build the vocabulary from the sorted unique characters of ``text``."""
-        return cls(sorted(set(text)))
+    def from_text(cls, text, special_tokens=()):
+        """Build the vocabulary from the sorted unique characters of ``text`` (special
+        tokens' occurrences in it left out)."""
+        splitter = _special_splitter(_validated_special_tokens(special_tokens))
+        plain = "".join(splitter.split(text)[::2]) if splitter else text
+        return cls(sorted(set(plain)), special_tokens)
 
     @property
     def vocab_size(self):
-        return len(self.chars)
+        return len(self.chars) + len(self._special_ids)
+
+    @property
+    def special_tokens(self):
+        """A dict mapping each special token string to its id."""
+        return dict(self._special_ids)
 
     def encode(self, text):
-        """Return one id per character of ``text``.
+        """Return one id per character of ``text`` (one per special token occurrence).
 
         Raises ValueError listing the unknown characters and their positions.
         """
+        if self._special_re is None:
+            return self._encode_chars(text)
+        ids = []
+        for position, part in enumerate(self._special_re.split(text)):
+            ids.extend([self._special_ids[part]] if position % 2 else self._encode_chars(part))
+        return ids
+
+    def _encode_chars(self, text):
         try:
             return [self._ids[char] for char in text]
         except KeyError:
@@ -191,21 +218,28 @@ class CharTokenizer(_SavedAsJSON):
         """Return the text for ``ids``; ValueError on an id outside the vocabulary."""
         ids = list(ids)
         _check_ids(ids, self.vocab_size)
-        return "".join(self.chars[i] for i in ids)
+        pieces = self.chars + list(self._special_ids)
+        return "".join(pieces[i] for i in ids)
 
     def to_dict(self):
         """The tokenizer as a JSON-ready dict (what ``save`` writes)."""
-        return _document({"chars": self.chars}, CHAR_FORMAT)
+        fields = {"chars": self.chars}
+        if self._special_ids:  # absent when there are none, as files written before them
+            fields["special_tokens"] = list(self._special_ids)
+        return _document(fields, CHAR_FORMAT)
 
     @classmethod
     def from_dict(cls, document, source="<dict>"):
         """Rebuild from ``to_dict()``'s output; ValueError naming ``source`` if it is not one."""
         _check_document(document, CHAR_FORMAT, source)
         chars = _field(document, "chars", source)
+        special_tokens = document.get("special_tokens", [])
         if not isinstance(chars, list):
             raise _load_error(source, "field 'chars' must be a list")
+        if not isinstance(special_tokens, list):
+            raise _load_error(source, "field 'special_tokens' must be a list")
         try:
-            return cls(chars)
+            return cls(chars, special_tokens)
         except ValueError as err:
             raise _load_error(source, str(err)) from None
 

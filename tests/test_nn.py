@@ -131,3 +131,55 @@ def test_loading_a_checkpoint_of_another_model_names_the_problem(tmp_path):
 def test_repr_shows_the_tree():
     text = repr(Stack())
     assert "(body): ModuleDict(" in text and "(0): Affine" in text
+
+
+# --- forward hooks ------------------------------------------------------------------------
+
+def test_forward_hook_sees_each_layers_output_and_can_be_removed():
+    model = Stack()
+    x = mg.randn(2, 3)
+    seen = []
+    handles = [layer.register_forward_hook(lambda m, args, out: seen.append((m, args, out)))
+               for layer in model.body.h]
+    y = model(x)
+    assert [m for m, _, _ in seen] == list(model.body.h)
+    first_in = model.body.inp(x)
+    np.testing.assert_allclose(seen[0][1][0].numpy(), first_in.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(seen[0][2].numpy(), model.body.h[0](first_in).numpy(), rtol=1e-6)
+    for handle in handles:
+        handle.remove()
+    handles[0].remove()  # a second remove is harmless
+    seen.clear()
+    np.testing.assert_allclose(model(x).numpy(), y.numpy(), rtol=1e-6)
+    assert seen == []
+
+
+def test_forward_hook_return_replaces_output_and_gradients_follow():
+    layer = Affine(3, 2)
+    x = mg.randn(4, 3, requires_grad=True)
+    with layer.register_forward_hook(lambda m, args, out: out * 3.0):
+        y = layer(x)
+    plain = layer(x)
+    np.testing.assert_allclose(y.numpy(), 3.0 * plain.numpy(), rtol=1e-6)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 3.0 * np.ones((4, 2)) @ layer.weight.numpy(),
+                               rtol=1e-5)
+
+
+def test_forward_pre_hook_replaces_arguments_and_runs_before_the_forward_hook():
+    layer = Affine(3, 3)
+    order = []
+    layer.register_forward_pre_hook(lambda m, args: order.append("pre") or (args[0] * 0.0,))
+    layer.register_forward_hook(lambda m, args, out: order.append(("post", args[0].numpy().sum())))
+    y = layer(mg.ones(2, 3))
+    assert order == ["pre", ("post", 0.0)]
+    np.testing.assert_allclose(y.numpy(), np.broadcast_to(layer.bias.numpy(), (2, 3)))
+
+
+def test_forward_hook_must_be_callable_and_does_not_change_the_state_dict():
+    layer = Affine(2, 2)
+    with pytest.raises(TypeError, match="callable"):
+        layer.register_forward_hook("not a function")
+    before = sorted(layer.state_dict())
+    layer.register_forward_hook(lambda m, a, o: None)
+    assert sorted(layer.state_dict()) == before and list(layer.named_children()) == []

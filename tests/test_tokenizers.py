@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from models.data import default_corpus
 from models.tokenizers import (
     BPETokenizer,
+    ENCODER_SPECIAL_TOKENS,
     CharTokenizer,
     best_pair,
     expect,
@@ -499,3 +500,36 @@ def test_to_dict_round_trips_and_dispatches_on_the_format_tag():
         assert rebuilt.encode("hello world") == tok.encode("hello world")
     with pytest.raises(ValueError, match="checkpoint.npz.*not a minigrad tokenizer"):
         tokenizer_from_dict({"format": "something-else"}, source="checkpoint.npz")
+
+
+# --- the encoder's special tokens in both tokenizers ----------------------------------------
+
+@pytest.mark.parametrize("kind", ["char", "bpe"])
+def test_encoder_special_tokens_are_single_ids_never_split(kind, tmp_path):
+    text = "the cat [sat] on MASK the mat"
+    if kind == "char":
+        tok = CharTokenizer.from_text(text, special_tokens=ENCODER_SPECIAL_TOKENS)
+    else:
+        tok = BPETokenizer().train(text * 20, 300, special_tokens=ENCODER_SPECIAL_TOKENS)
+    ids = tok.special_tokens
+    assert sorted(ids) == sorted(ENCODER_SPECIAL_TOKENS)
+    assert sorted(ids.values()) == list(range(tok.vocab_size - 4, tok.vocab_size))
+    sample = "[CLS]the cat[MASK] [SEP][PAD][PAD]"
+    encoded = tok.encode(sample)
+    assert encoded[0] == ids["[CLS]"] and encoded[-2:] == [ids["[PAD]"]] * 2
+    assert encoded.count(ids["[MASK]"]) == 1 and encoded.count(ids["[SEP]"]) == 1
+    assert tok.decode(encoded) == sample
+    # the characters of a special token, written otherwise, stay text
+    assert not set(tok.encode("[sat] MASK")) & set(ids.values())
+    path = tmp_path / "tok.json"
+    tok.save(path)
+    loaded = type(tok).load(path)
+    assert loaded.special_tokens == ids and loaded.encode(sample) == encoded
+
+
+def test_char_tokenizer_special_tokens_do_not_enter_the_characters():
+    tok = CharTokenizer.from_text("ab[MASK]", special_tokens=["[MASK]"])
+    assert tok.chars == ["a", "b"] and tok.vocab_size == 3
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        tok.encode("a[")
+    assert "special_tokens" not in CharTokenizer.from_text("ab").to_dict()
