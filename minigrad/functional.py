@@ -12,3 +12,20 @@ from .ops.nn import (causal_attention, cross_entropy, dropout, layer_norm,  # no
 from .ops.reductions import max, mean, min, sum, sum_to, var  # noqa: F401, A004
 from .ops.shape import (broadcast_to, chunk, concatenate, expand, permute, reshape,  # noqa: F401
                         split, squeeze, stack, swapaxes, tensor_split, transpose, unsqueeze)
+
+# PyTorch's names (issue 12): elementwise math, activations, reductions, selection
+from .ops.activations import (celu, elu, hardsigmoid, hardswish, hardtanh,  # noqa: F401, E402
+                              leaky_relu, logsigmoid, mish, relu6, selu, silu, softmin,
+                              softplus, softsign, tanhshrink)
+from .ops.elementwise import (acos, acosh, allclose, arccos, arccosh, arcsin,  # noqa: F401, E402, A004
+                              arcsinh, arctan, arctanh, asin, asinh, atan, atanh, bitwise_and,
+                              bitwise_not, bitwise_or, bitwise_xor, ceil, cos, cosh, exp2,
+                              expm1, floor, floor_divide, fmod, isclose, isfinite, isinf, isnan,
+                              lerp, log1p, log2, log10, logaddexp, logaddexp2, logical_and,
+                              logical_not, logical_or, logical_xor, maximum, minimum, remainder,
+                              round, rsqrt, sign, sin, sinh, square, tan, trunc)
+from .ops.indexing import (gather, index_select, masked_select, nonzero,  # noqa: F401, E402
+                           scatter, scatter_add, scatter_reduce)
+from .ops.reductions import amax, amin, argmax, argmin  # noqa: F401, E402
+from .ops.shape import concatenate as cat  # noqa: F401, E402
+from .ops.shape import concatenate as concat  # noqa: F401, E402

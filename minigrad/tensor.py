@@ -7,6 +7,7 @@ import numbers
 
 from . import autograd, backend
 from .ops import arithmetic, conversion, elementwise, indexing, nn, reductions, shape
+from .ops.names import torch_names
 
 
 class Tensor:
@@ -312,20 +313,25 @@ class Tensor:
     def clip(self, low=None, high=None):
         return elementwise.clip(self, low, high)
 
+    @torch_names
     def sum(self, axis=None, keepdims=False):
         return reductions.sum(self, axis, keepdims)
 
+    @torch_names
     def mean(self, axis=None, keepdims=False):
         return reductions.mean(self, axis, keepdims)
 
-    def max(self, axis=None, keepdims=False):
-        return reductions.max(self, axis, keepdims)
+    def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """x.max(): the largest element; x.max(dim) -> (values, indices) as in torch;
+        x.max(axis=...) -> values only, as in NumPy; x.max(other) -> maximum."""
+        return reductions.max(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def min(self, axis=None, keepdims=False):
-        return reductions.min(self, axis, keepdims)
+    def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return reductions.min(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def var(self, axis=None, keepdims=False, ddof=0):
-        return reductions.var(self, axis, keepdims, ddof)
+    @torch_names
+    def var(self, axis=None, keepdims=False, ddof=0, **torch_style):
+        return reductions.var(self, axis, keepdims, ddof, **torch_style)
 
     def sum_to(self, target_shape):
         return reductions.sum_to(self, target_shape)
@@ -352,15 +358,19 @@ class Tensor:
     def expand(self, *sizes):
         return shape.expand(self, *sizes)
 
+    @torch_names
     def squeeze(self, axis=None):
         return shape.squeeze(self, axis)
 
+    @torch_names
     def unsqueeze(self, axis):
         return shape.unsqueeze(self, axis)
 
+    @torch_names
     def softmax(self, axis=-1):
         return nn.softmax(self, axis)
 
+    @torch_names
     def log_softmax(self, axis=-1):
         return nn.log_softmax(self, axis)
 
@@ -387,6 +397,200 @@ class Tensor:
 
     def cuda(self):
         return conversion.to_device(self, "cuda")
+
+
+    # --- PyTorch's elementwise methods and operators (minigrad.ops.elementwise) ---------
+
+    def __floordiv__(self, other):
+        return elementwise.floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return elementwise.floor_divide(other, self)
+
+    def __mod__(self, other):
+        return elementwise.remainder(self, other)
+
+    def __rmod__(self, other):
+        return elementwise.remainder(other, self)
+
+    def __and__(self, other):
+        return elementwise.bitwise_and(self, other)
+
+    __rand__ = __and__
+
+    def __or__(self, other):
+        return elementwise.bitwise_or(self, other)
+
+    __ror__ = __or__
+
+    def __xor__(self, other):
+        return elementwise.bitwise_xor(self, other)
+
+    __rxor__ = __xor__
+
+    def __invert__(self):
+        return elementwise.bitwise_not(self)
+
+    def __abs__(self):
+        return elementwise.abs(self)
+
+    def maximum(self, other):
+        return elementwise.maximum(self, other)
+
+    def minimum(self, other):
+        return elementwise.minimum(self, other)
+
+    def sin(self):
+        return elementwise.sin(self)
+
+    def cos(self):
+        return elementwise.cos(self)
+
+    def tan(self):
+        return elementwise.tan(self)
+
+    def asin(self):
+        return elementwise.asin(self)
+
+    def acos(self):
+        return elementwise.acos(self)
+
+    def atan(self):
+        return elementwise.atan(self)
+
+    def sinh(self):
+        return elementwise.sinh(self)
+
+    def cosh(self):
+        return elementwise.cosh(self)
+
+    def asinh(self):
+        return elementwise.asinh(self)
+
+    def acosh(self):
+        return elementwise.acosh(self)
+
+    def atanh(self):
+        return elementwise.atanh(self)
+
+    def exp2(self):
+        return elementwise.exp2(self)
+
+    def log2(self):
+        return elementwise.log2(self)
+
+    def log10(self):
+        return elementwise.log10(self)
+
+    def log1p(self):
+        return elementwise.log1p(self)
+
+    def expm1(self):
+        return elementwise.expm1(self)
+
+    def rsqrt(self):
+        return elementwise.rsqrt(self)
+
+    def square(self):
+        return elementwise.square(self)
+
+    def sign(self):
+        return elementwise.sign(self)
+
+    def floor(self):
+        return elementwise.floor(self)
+
+    def ceil(self):
+        return elementwise.ceil(self)
+
+    def round(self):
+        return elementwise.round(self)
+
+    def trunc(self):
+        return elementwise.trunc(self)
+
+    def remainder(self, other):
+        return elementwise.remainder(self, other)
+
+    def floor_divide(self, other):
+        return elementwise.floor_divide(self, other)
+
+    def div(self, other, rounding_mode=None):
+        return arithmetic.div(self, other, rounding_mode=rounding_mode)
+
+    def lerp(self, end, weight):
+        return elementwise.lerp(self, end, weight)
+
+    def logaddexp(self, other):
+        return elementwise.logaddexp(self, other)
+
+    def isnan(self):
+        return elementwise.isnan(self)
+
+    def isinf(self):
+        return elementwise.isinf(self)
+
+    def isfinite(self):
+        return elementwise.isfinite(self)
+
+    def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return elementwise.isclose(self, other, rtol, atol, equal_nan)
+
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return elementwise.allclose(self, other, rtol, atol, equal_nan)
+
+    def logical_and(self, other):
+        return elementwise.logical_and(self, other)
+
+    def logical_or(self, other):
+        return elementwise.logical_or(self, other)
+
+    def logical_xor(self, other):
+        return elementwise.logical_xor(self, other)
+
+    def logical_not(self):
+        return elementwise.logical_not(self)
+
+    # --- PyTorch's reductions (minigrad.ops.reductions) ----------------------------------
+
+    @torch_names
+    def amax(self, axis=None, keepdims=False):
+        return reductions.amax(self, axis, keepdims)
+
+    @torch_names
+    def amin(self, axis=None, keepdims=False):
+        return reductions.amin(self, axis, keepdims)
+
+    @torch_names
+    def argmax(self, axis=None, keepdims=False):
+        return reductions.argmax(self, axis, keepdims)
+
+    @torch_names
+    def argmin(self, axis=None, keepdims=False):
+        return reductions.argmin(self, axis, keepdims)
+
+    # --- PyTorch's indexing (minigrad.ops.indexing) ---------------------------------------
+
+    def gather(self, dim, index):
+        return indexing.gather(self, dim, index)
+
+    def scatter(self, dim, index, src):
+        return indexing.scatter(self, dim, index, src)
+
+    def scatter_add(self, dim, index, src):
+        return indexing.scatter_add(self, dim, index, src)
+
+    def scatter_reduce(self, dim, index, src, reduce, include_self=True):
+        return indexing.scatter_reduce(self, dim, index, src, reduce, include_self)
+
+    def index_select(self, dim, index):
+        return indexing.index_select(self, dim, index)
+
+    def masked_select(self, mask):
+        return indexing.masked_select(self, mask)
+
+    def nonzero(self, as_tuple=False):
+        return indexing.nonzero(self, as_tuple)
 
 
 class _HookHandle:

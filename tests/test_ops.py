@@ -630,6 +630,145 @@ OPS = [
            None, unary(), gradgrad=True),
 ]
 
+# --- PyTorch's names (issue 12) --------------------------------------------------------------
+
+def inside_unit(rng, shape):
+    return rng.uniform(-0.9, 0.9, size=shape)
+
+
+def above_one(rng, shape):
+    return rng.uniform(1.2, 3.0, size=shape)
+
+
+def above_minus_half(rng, shape):
+    return rng.uniform(-0.5, 2.0, size=shape)
+
+
+KINKS = np.array([-3.0, -1.0, 0.0, 1.0, 3.0, 6.0])  # where hardtanh, relu6, hardsigmoid... bend
+
+
+def away_from_kinks(rng, shape):
+    """Wide values (past +-3 and 6 too), none within 0.1 of a kink."""
+    values = rng.uniform(-4.5, 7.0, size=shape)
+    near = np.abs(values[..., None] - KINKS).min(axis=-1) < 0.1
+    return np.where(near, values + 0.25, values)
+
+
+def off_integers(rng, shape):
+    """Values at least 0.1 from an integer and a half-integer (floor, round: steps there)."""
+    return rng.integers(-3, 3, size=shape) + rng.choice([0.15, 0.3, 0.65, 0.85], size=shape)
+
+
+@st.composite
+def dim_keepdim(draw, min_dims=1):
+    """One axis as torch's dim=, keepdim= (a draw of the int or the keyword spelling)."""
+    shape = draw(shapes(min_dims=min_dims))
+    return Draw((shape,), dict(dim=draw(st.integers(-len(shape), len(shape) - 1)),
+                               keepdim=draw(st.booleans())))
+
+
+def np_softplus(x, beta=1.0):
+    return np.logaddexp(0.0, beta * x) / beta
+
+
+def np_elu(x, alpha=1.0):
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+
+
+def np_hardsigmoid(x):
+    return np.clip(x / 6.0 + 0.5, 0.0, 1.0)
+
+
+def np_max_values(x, dim, keepdim):
+    return np.take_along_axis(x, np.expand_dims(x.argmax(axis=dim), dim), dim).squeeze(
+        axis=() if keepdim else dim)
+
+
+def np_min_values(x, dim, keepdim):
+    return np.min(x, axis=dim, keepdims=keepdim)
+
+
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+OPS += [
+    # dim= / keepdim= spellings
+    OpCase("sum(dim=, keepdim=)", lambda x, **p: x.sum(**p),
+           lambda x, dim, keepdim: x.sum(axis=dim, keepdims=keepdim), dim_keepdim(),
+           gradgrad=True),
+    OpCase("mean(x, dim=, keepdim=)", lambda x, **p: mg.mean(x, **p),
+           lambda x, dim, keepdim: x.mean(axis=dim, keepdims=keepdim), dim_keepdim()),
+    OpCase("var(dim=, correction=1)", lambda x, **p: x.var(**p, correction=1),
+           lambda x, dim, keepdim: x.var(axis=dim, keepdims=keepdim, ddof=1),
+           dim_keepdim().filter(lambda d: d.shapes[0][d.params["dim"]] > 1)),
+    OpCase("softmax(dim=)", lambda x, axis: mg.softmax(x, dim=axis), np_softmax, softmax_axis()),
+    OpCase("max(x, dim) values", lambda x, dim, keepdim: x.max(dim, keepdim).values,
+           np_max_values, dim_keepdim(), each(distinct), gradgrad=True),
+    OpCase("min(x, dim=, keepdim=) values", lambda x, **p: mg.min(x, **p)[0], np_min_values,
+           dim_keepdim(), each(distinct)),
+    OpCase("max(x, y) is maximum", lambda x, y: mg.max(x, y), np.maximum, broadcasting()),
+    OpCase("amax", lambda x, **p: mg.amax(x, **p), lambda x, **p: x.max(**p), reduction(),
+           each(distinct)),
+    OpCase("amin", lambda x, **p: x.amin(**p), lambda x, **p: x.min(**p), reduction(),
+           each(distinct)),
+    # elementwise math
+    binary("maximum", mg.maximum, np.maximum),
+    binary("minimum", lambda x, y: x.minimum(y), np.minimum),
+    elementwise("sin", mg.sin, np.sin),
+    elementwise("cos", lambda x: x.cos(), np.cos),
+    elementwise("tan", mg.tan, np.tan, inside_unit),
+    elementwise("asin", mg.asin, np.arcsin, inside_unit),
+    elementwise("acos", lambda x: x.acos(), np.arccos, inside_unit),
+    elementwise("atan", mg.atan, np.arctan),
+    elementwise("sinh", mg.sinh, np.sinh),
+    elementwise("cosh", mg.cosh, np.cosh),
+    elementwise("asinh", mg.asinh, np.arcsinh),
+    elementwise("acosh", mg.acosh, np.arccosh, above_one),
+    elementwise("atanh", mg.atanh, np.arctanh, inside_unit),
+    elementwise("exp2", mg.exp2, np.exp2),
+    elementwise("log2", mg.log2, np.log2, positive),
+    elementwise("log10", lambda x: x.log10(), np.log10, positive),
+    elementwise("log1p", mg.log1p, np.log1p, above_minus_half),
+    elementwise("expm1", mg.expm1, np.expm1),
+    elementwise("rsqrt", mg.rsqrt, lambda x: 1.0 / np.sqrt(x), positive),
+    elementwise("square", mg.square, np.square),
+    elementwise("sign", mg.sign, np.sign, away_from_zero),
+    elementwise("floor", mg.floor, np.floor, off_integers),
+    elementwise("ceil", lambda x: x.ceil(), np.ceil, off_integers),
+    elementwise("round", mg.round, np.round, off_integers),
+    elementwise("trunc", mg.trunc, np.trunc, off_integers),
+    binary("x // y floor_divide", lambda x, y: x // y, np.floor_divide, off_integers,
+           away_from_zero),
+    binary("x % y remainder", lambda x, y: x % y, np.remainder, off_integers, away_from_zero),
+    binary("fmod", mg.fmod, np.fmod, off_integers, away_from_zero),
+    binary("div rounding_mode='trunc'", lambda x, y: x.div(y, rounding_mode="trunc"),
+           lambda x, y: np.trunc(x / y), off_integers, away_from_zero),
+    OpCase("lerp", mg.lerp, lambda a, b, w: a + w * (b - a), broadcasting(3), gradgrad=True),
+    binary("logaddexp", mg.logaddexp, np.logaddexp),
+    binary("logaddexp2", mg.logaddexp2, np.logaddexp2),
+    # activations
+    elementwise("silu", mg.silu, lambda x: x * np_sigmoid(x)),
+    elementwise("softplus", mg.softplus, np_softplus),
+    elementwise("softplus(beta=2)", lambda x: mg.softplus(x, beta=2.0),
+                lambda x: np_softplus(x, 2.0)),
+    elementwise("elu", mg.elu, np_elu, away_from_kinks),
+    elementwise("selu", mg.selu, lambda x: SELU_SCALE * np_elu(x, SELU_ALPHA), away_from_kinks),
+    elementwise("celu(alpha=0.5)", lambda x: mg.celu(x, 0.5),
+                lambda x: np.where(x > 0, x, 0.5 * np.expm1(np.minimum(x, 0) / 0.5)),
+                away_from_kinks),
+    elementwise("leaky_relu", lambda x: mg.leaky_relu(x, 0.1),
+                lambda x: np.where(x > 0, x, 0.1 * x), away_from_kinks),
+    elementwise("relu6", mg.relu6, lambda x: np.clip(x, 0, 6), away_from_kinks),
+    elementwise("hardtanh", mg.hardtanh, lambda x: np.clip(x, -1, 1), away_from_kinks),
+    elementwise("hardsigmoid", mg.hardsigmoid, np_hardsigmoid, away_from_kinks),
+    elementwise("hardswish", mg.hardswish, lambda x: x * np_hardsigmoid(x), away_from_kinks),
+    elementwise("mish", mg.mish, lambda x: x * np.tanh(np_softplus(x))),
+    elementwise("softsign", mg.softsign, lambda x: x / (1 + np.abs(x)), away_from_zero),
+    elementwise("logsigmoid", mg.logsigmoid, lambda x: -np_softplus(-x)),
+    elementwise("tanhshrink", mg.tanhshrink, lambda x: x - np.tanh(x)),
+    OpCase("softmin", lambda x, axis: mg.softmin(x, dim=axis), lambda x, axis: np_softmax(-x, axis),
+           softmax_axis(), gradgrad=True),
+]
+
 
 def make_inputs(case, draw, seed, dtype, device):
     """Tensors for one example (floating inputs in `dtype`), and the arrays they hold."""
@@ -692,7 +831,11 @@ def test_table_covers_every_op():
     import minigrad.functional as F
     ops = {name for name in dir(F) if not name.startswith("_") and callable(getattr(F, name))}
     through_operators = {"add", "sub", "mul", "div", "pow"}  # the "x + y" ... cases
-    in_tests_below = {"equal", "not_equal", "less", "less_equal", "greater", "greater_equal"}
+    in_tests_below = {"equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
+                      "argmax", "argmin", "isnan", "isinf", "isfinite", "isclose", "allclose",
+                      "logical_and", "logical_or", "logical_xor", "logical_not", "bitwise_and",
+                      "bitwise_or", "bitwise_xor", "bitwise_not", "nonzero", "arcsin", "arccos",
+                      "arctan", "arcsinh", "arccosh", "arctanh", "concat"}  # the last: aliases
     not_in_this_suite = {"astype", "to_device", "sum_to"}  # sum_to: every broadcast gradient
     names = " ".join(case.name for case in OPS)
     missing = sorted(name for name in ops - through_operators - in_tests_below - not_in_this_suite

@@ -147,7 +147,14 @@ def mul(x, y):
     return Mul()(*_pair(x, y))
 
 
-def div(x, y):
+def div(x, y, rounding_mode=None):
+    """x / y; rounding_mode 'floor' rounds down (x // y), 'trunc' toward zero (torch.div)."""
+    if rounding_mode not in (None, "floor", "trunc"):
+        raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', "
+                         f"got {rounding_mode!r}")
+    if rounding_mode is not None:  # a step: its gradient is zero, as floor's
+        quotient = Div()(*_pair(x, y))
+        return quotient.floor() if rounding_mode == "floor" else quotient.trunc()
     return Div()(*_pair(x, y))
 
 

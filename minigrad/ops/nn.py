@@ -11,6 +11,7 @@ from .. import backend
 from .. import random as mg_random
 from ..autograd import Function, FusedFunction, as_tensor
 from .indexing import getitem, masked_fill
+from .names import torch_names
 
 
 class Softmax(FusedFunction):
@@ -242,6 +243,7 @@ class Dropout(Function):
         return gy * as_tensor(self.mask)
 
 
+@torch_names
 def softmax(x, axis=-1, mask=None):
     """Softmax over `axis`; `mask` (bool, broadcastable, True = excluded) leaves places out."""
     x = as_tensor(x)
@@ -268,6 +270,7 @@ def causal_attention(q, k, v, chunk=64):
     return CausalAttention(chunk)(q, k, v)
 
 
+@torch_names
 def log_softmax(x, axis=-1):
     return LogSoftmax(axis)(as_tensor(x))
 

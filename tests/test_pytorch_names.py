@@ -1,0 +1,112 @@
+"""PyTorch's names and meanings that do not fit the op table in test_ops.py: boolean and
+integer results (argmax, isnan, logical ops), the (values, indices) pairs, the
+dim=/keepdim= aliases, and erf's accuracy against math.erf."""
+import math
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+import minigrad.functional as F
+from minigrad.ops import special
+
+
+def test_erf_is_within_two_units_in_the_last_place_of_math_erf():
+    x = np.concatenate([np.linspace(-7, 7, 20001), np.logspace(-300, 1, 500),
+                        -np.logspace(-300, 1, 500), [0.0, 0.75, -0.75, 2.0, -2.0, 6.0, 6.5]])
+    want = np.array([math.erf(v) for v in x])
+    got = special.erf(x)
+    units = np.abs(got - want) / np.spacing(np.abs(want) + 1e-320)
+    assert units.max() <= 2.0, f"erf off by {units.max()} ulp at x = {x[units.argmax()]}"
+    x32 = x.astype(np.float32)
+    want32 = np.array([math.erf(v) for v in x32.astype(np.float64)])
+    got32 = special.erf(x32)
+    assert got32.dtype == np.float32
+    assert (np.abs(got32 - want32) / np.spacing(np.abs(want32).astype(np.float32) + 1e-38)).max() <= 3
+
+
+def test_erf_keeps_shape_and_handles_0d():
+    np.testing.assert_allclose(special.erf(np.array(0.3)), math.erf(0.3), rtol=1e-15)
+    assert special.erf(np.zeros((2, 0, 3))).shape == (2, 0, 3)
+
+
+def test_max_with_a_dim_returns_values_and_indices_like_torch():
+    x = mg.tensor([[1.0, 5.0, 3.0], [4.0, 2.0, 6.0]], requires_grad=True)
+    values, indices = x.max(1)
+    np.testing.assert_array_equal(values.numpy(), [5, 6])
+    np.testing.assert_array_equal(indices.numpy(), [1, 2])
+    assert indices.dtype == np.int64
+    result = mg.min(x, dim=0, keepdim=True)
+    np.testing.assert_array_equal(result.values.numpy(), [[1, 2, 3]])
+    np.testing.assert_array_equal(result.indices.numpy(), [[0, 1, 0]])
+    values.sum().backward()  # the gradient goes to the index picked
+    np.testing.assert_array_equal(x.grad.numpy(), [[0, 1, 0], [0, 0, 1]])
+
+
+def test_max_without_dim_or_with_numpy_axis_returns_values():
+    x = mg.tensor([[1.0, 5.0], [7.0, 2.0]])
+    assert x.max().item() == 7.0
+    np.testing.assert_array_equal(x.max(axis=1).numpy(), [5, 7])
+    np.testing.assert_array_equal(x.max(axis=(0, 1), keepdims=True).numpy(), [[7]])
+    np.testing.assert_array_equal(mg.max(x, mg.tensor(3.0)).numpy(), [[3, 5], [7, 3]])
+
+
+@pytest.mark.parametrize("name", ["argmax", "argmin"])
+def test_argmax_argmin_match_numpy(name, device):
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(3, 4, 2))
+    x = mg.tensor(a, device=device)
+    pick = getattr(np, name)
+    assert getattr(x, name)().item() == pick(a)
+    for dim in (0, 1, -1):
+        np.testing.assert_array_equal(getattr(mg, name)(x, dim=dim).numpy(), pick(a, axis=dim))
+        kept = getattr(x, name)(dim, keepdim=True)
+        np.testing.assert_array_equal(kept.numpy(), pick(a, axis=dim, keepdims=True))
+    assert getattr(x, name)(keepdim=True).shape == (1, 1, 1)
+
+
+def test_dim_and_axis_together_is_an_error():
+    with pytest.raises(TypeError, match="both dim= and axis="):
+        mg.zeros(2, 3).sum(dim=0, axis=0)
+
+
+def test_value_tests_and_logic_give_bool_tensors():
+    x = mg.tensor([1.0, float("nan"), float("inf"), -2.0])
+    np.testing.assert_array_equal(x.isnan().numpy(), [False, True, False, False])
+    np.testing.assert_array_equal(mg.isinf(x).numpy(), [False, False, True, False])
+    np.testing.assert_array_equal(mg.isfinite(x).numpy(), [True, False, False, True])
+    np.testing.assert_array_equal(mg.isclose(mg.tensor([1.0, 1.1]), 1.0).numpy(), [True, False])
+    assert mg.allclose(mg.tensor([1.0, 2.0]), mg.tensor([1.0, 2.0 + 1e-9]))
+    a, b = mg.tensor([True, True, False, False]), mg.tensor([True, False, True, False])
+    for symbol, got, want in [("&", a & b, [1, 0, 0, 0]), ("|", a | b, [1, 1, 1, 0]),
+                              ("^", a ^ b, [0, 1, 1, 0]), ("~", ~a, [0, 0, 1, 1]),
+                              ("and", mg.logical_and(a, b), [1, 0, 0, 0]),
+                              ("or", mg.logical_or(a, b), [1, 1, 1, 0]),
+                              ("xor", mg.logical_xor(a, b), [0, 1, 1, 0]),
+                              ("not", mg.logical_not(a), [0, 0, 1, 1])]:
+        assert got.dtype == np.bool_, symbol
+        np.testing.assert_array_equal(got.numpy(), np.array(want, dtype=bool), err_msg=symbol)
+    np.testing.assert_array_equal((mg.tensor([6, 5]) & 3).numpy(), [2, 1])  # ints: bitwise
+    with pytest.raises(TypeError, match="boolean or integer tensors, got dtype float32"):
+        mg.tensor([1.0]) & mg.tensor([1.0])
+
+
+def test_floor_divide_and_remainder_follow_python_signs():
+    x, y = mg.tensor([7.0, -7.0, 7.0, -7.0]), mg.tensor([2.0, 2.0, -2.0, -2.0])
+    np.testing.assert_array_equal((x // y).numpy(), [3, -4, -4, 3])
+    np.testing.assert_array_equal((x % y).numpy(), [1, 1, -1, -1])
+    np.testing.assert_array_equal(mg.div(x, y, rounding_mode="trunc").numpy(), [3, -3, -3, 3])
+    np.testing.assert_array_equal((mg.tensor([7, -7]) // 2).numpy(), [3, -4])
+    assert (mg.tensor([7, -7]) // 2).dtype == np.int64
+    with pytest.raises(ValueError, match="rounding_mode must be None, 'floor' or 'trunc'"):
+        mg.div(x, y, rounding_mode="round")
+
+
+def test_activations_do_not_overflow():
+    big = mg.tensor([-1000.0, 1000.0], dtype=mg.float64, requires_grad=True)
+    for fn in (F.softplus, F.logsigmoid, F.mish, F.elu, F.selu, F.silu):
+        y = fn(big)
+        y.sum().backward()
+        assert np.isfinite(y.numpy()).all() and np.isfinite(big.grad.numpy()).all(), fn.__name__
+        big.grad = None
+    np.testing.assert_allclose(F.logsigmoid(big).numpy(), [-1000.0, 0.0])
