@@ -29,3 +29,8 @@ from .ops.indexing import (gather, index_select, masked_select, nonzero,  # noqa
 from .ops.reductions import amax, amin, argmax, argmin  # noqa: F401, E402
 from .ops.shape import concatenate as cat  # noqa: F401, E402
 from .ops.shape import concatenate as concat  # noqa: F401, E402
+from .ops.layout import (clone, contiguous, diag, diagonal, einsum, flatten, flip,  # noqa: F401, E402
+                         meshgrid, movedim, one_hot, pad, repeat, repeat_interleave, roll,
+                         tile, tril, triu, unflatten)
+from .ops.reductions import all, any, logsumexp, std  # noqa: F401, E402, A004
+from .ops.scans import argsort, cumprod, cumsum, prod, sort, topk  # noqa: F401, E402

@@ -7,6 +7,7 @@ import numbers
 
 from . import autograd, backend
 from .ops import arithmetic, conversion, elementwise, indexing, nn, reductions, shape
+from .ops import layout, scans
 from .ops.names import torch_names
 
 
@@ -339,8 +340,8 @@ class Tensor:
     def reshape(self, *new_shape):
         return shape.reshape(self, *new_shape)
 
-    def flatten(self):
-        return shape.reshape(self, -1)
+    def flatten(self, start_dim=0, end_dim=-1):
+        return layout.flatten(self, start_dim, end_dim)
 
     def permute(self, *axes):
         return shape.permute(self, *axes)
@@ -591,6 +592,95 @@ class Tensor:
 
     def nonzero(self, as_tuple=False):
         return indexing.nonzero(self, as_tuple)
+
+    # --- more reductions, scans and sorting -----------------------------------------------
+
+    @torch_names
+    def std(self, axis=None, keepdims=False, ddof=0, **torch_style):
+        return reductions.std(self, axis, keepdims, ddof, **torch_style)
+
+    @torch_names
+    def logsumexp(self, axis=None, keepdims=False):
+        return reductions.logsumexp(self, axis, keepdims)
+
+    @torch_names
+    def any(self, axis=None, keepdims=False):
+        return reductions.any(self, axis, keepdims)
+
+    @torch_names
+    def all(self, axis=None, keepdims=False):
+        return reductions.all(self, axis, keepdims)
+
+    @torch_names
+    def prod(self, axis=None, keepdims=False):
+        return scans.prod(self, axis, keepdims)
+
+    @torch_names
+    def cumsum(self, axis):
+        return scans.cumsum(self, axis)
+
+    @torch_names
+    def cumprod(self, axis):
+        return scans.cumprod(self, axis)
+
+    @torch_names
+    def sort(self, axis=-1, descending=False, stable=False):
+        return scans.sort(self, axis, descending, stable)
+
+    @torch_names
+    def argsort(self, axis=-1, descending=False, stable=False):
+        return scans.argsort(self, axis, descending, stable)
+
+    @torch_names
+    def topk(self, k, axis=-1, largest=True, sorted=True):  # noqa: A002 - torch's name
+        return scans.topk(self, k, axis, largest, sorted)
+
+    # --- torch's layout ops ----------------------------------------------------------------
+
+    def flip(self, *dims):
+        return layout.flip(self, dims[0] if len(dims) == 1 else dims)
+
+    def roll(self, shifts, dims=None):
+        return layout.roll(self, shifts, dims)
+
+    def repeat(self, *sizes):
+        return layout.repeat(self, *sizes)
+
+    def tile(self, reps):
+        return layout.tile(self, reps)
+
+    def repeat_interleave(self, repeats, dim=None):
+        return layout.repeat_interleave(self, repeats, dim)
+
+    def tril(self, diagonal=0):
+        return layout.tril(self, diagonal)
+
+    def triu(self, diagonal=0):
+        return layout.triu(self, diagonal)
+
+    def diagonal(self, offset=0, dim1=0, dim2=1):
+        return layout.diagonal(self, offset, dim1, dim2)
+
+    def diag(self, diagonal=0):
+        return layout.diag(self, diagonal)
+
+    def unflatten(self, dim, sizes):
+        return layout.unflatten(self, dim, sizes)
+
+    def movedim(self, source, destination):
+        return layout.movedim(self, source, destination)
+
+    def clone(self):
+        return layout.clone(self)
+
+    def contiguous(self):
+        return layout.contiguous(self)
+
+    def chunk(self, chunks, dim=0):
+        return shape.chunk(self, chunks, dim)
+
+    def split(self, split_size_or_sections, dim=0):
+        return shape.split(self, split_size_or_sections, dim)
 
 
 class _HookHandle:

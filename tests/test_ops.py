@@ -770,6 +770,234 @@ OPS += [
 ]
 
 
+@st.composite
+def along_index(draw, smaller=True):
+    """x's shape, a dim, and an index shape no larger than x off that dim (torch.gather)."""
+    shape = draw(shapes(min_dims=1))
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    index = [draw(st.integers(1, n)) if smaller else n for n in shape]
+    index[dim] = draw(st.integers(1, 4))
+    return Draw((shape, tuple(index)), dict(dim=dim))
+
+
+def along_inputs(distinct_src=False, src=False):
+    def make(rng, draw):
+        shape, index_shape = draw.shapes[:2]
+        dim = draw.params["dim"]
+        arrays = [rng.normal(size=shape), rng.integers(0, shape[dim], size=index_shape)]
+        if src:
+            arrays.append(distinct(rng, index_shape) if distinct_src else rng.normal(size=index_shape))
+        return arrays
+    return make
+
+
+@st.composite
+def along_with_src(draw, unique=False):
+    """x, index, src for scatter: index of rank x; unique: no place is written twice."""
+    shape = draw(shapes(min_dims=1))
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    index = list(shape)
+    if unique:  # a permutation of positions along dim is drawn in the inputs
+        index[dim] = draw(st.integers(1, shape[dim]))
+    else:
+        index[dim] = draw(st.integers(1, 4))
+    return Draw((shape, tuple(index), tuple(index)), dict(dim=dim))
+
+
+def unique_along_inputs(rng, draw):
+    shape, index_shape, _ = draw.shapes
+    dim = draw.params["dim"] % len(shape)
+    picks = np.stack([rng.permutation(shape[dim])[:index_shape[dim]]
+                      for _ in range(math.prod(index_shape) // index_shape[dim])])
+    index = np.moveaxis(picks.reshape(np.delete(index_shape, dim).tolist() + [index_shape[dim]]),
+                        -1, dim)
+    return [rng.normal(size=shape), index, rng.normal(size=index_shape)]
+
+
+def np_gather(x, index, dim):
+    key = list(np.indices(index.shape, sparse=True))
+    key[dim] = index
+    return x[tuple(key)]
+
+
+def np_scatter(x, index, src, dim, add=False):
+    out = x.copy()
+    key = list(np.indices(index.shape, sparse=True))
+    key[dim] = index
+    if add:
+        np.add.at(out, tuple(key), src)
+    else:
+        out[tuple(key)] = src
+    return out
+
+
+def np_scatter_amax(x, index, src, dim):
+    out = x.copy()
+    key = list(np.indices(index.shape, sparse=True))
+    key[dim] = index
+    np.maximum.at(out, tuple(key), src)
+    return out
+
+
+def np_scatter_mean(x, index, src, dim):
+    total = np_scatter(x, index, src, dim, add=True)
+    count = np_scatter(np.ones_like(x), index, np.ones_like(src), dim, add=True)
+    return total / count
+
+
+@st.composite
+def one_axis(draw, min_side=1):
+    shape = draw(shapes(min_dims=1, min_side=min_side))
+    return Draw((shape,), dict(dim=draw(st.integers(-len(shape), len(shape) - 1))))
+
+
+@st.composite
+def pad_widths(draw, mode):
+    shape = draw(shapes(min_dims=1, min_side=2 if mode == "reflect" else 1))
+    pairs = draw(st.integers(1, len(shape)))
+    pad = []
+    for k in range(pairs):
+        limit = shape[len(shape) - 1 - k] - 1 if mode == "reflect" else 3
+        pad += [draw(st.integers(0, limit)), draw(st.integers(0, limit))]
+    return Draw((shape,), dict(pad=tuple(pad)))
+
+
+def np_pad(x, pad, mode="constant"):
+    widths = [(0, 0)] * x.ndim
+    for k in range(len(pad) // 2):
+        widths[x.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
+    return np.pad(x, widths, mode={"replicate": "edge"}.get(mode, mode))
+
+
+@st.composite
+def matrix_batch(draw):
+    shape = draw(shapes(min_dims=2))
+    return Draw((shape,), dict(diagonal=draw(st.integers(-3, 3))))
+
+
+@st.composite
+def einsum_case(draw):
+    """A random contraction of two operands over letters drawn from 'abcd'."""
+    letters = "abcd"
+    a = "".join(draw(st.permutations(letters))[:draw(st.integers(1, 3))])
+    b = "".join(draw(st.permutations(letters))[:draw(st.integers(1, 3))])
+    sizes = {c: draw(st.integers(1, 3)) for c in letters}
+    pool = sorted(set(a + b))
+    out = "".join(draw(st.permutations(pool))[:draw(st.integers(0, len(pool)))])
+    return Draw((tuple(sizes[c] for c in a), tuple(sizes[c] for c in b)),
+                dict(equation=f"{a},{b}->{out}"))
+
+
+def np_sort_values(x, dim, descending=False):
+    order = np.argsort(-x if descending else x, axis=dim, kind="stable")
+    return np.take_along_axis(x, order, dim)
+
+
+def np_topk(x, dim, k, largest):
+    return np.take_along_axis(x, np.argsort(-x if largest else x, axis=dim, kind="stable"),
+                              dim).take(np.arange(k), axis=dim)
+
+
+@st.composite
+def topk_case(draw):
+    shape = draw(shapes(min_dims=1))
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    return Draw((shape,), dict(dim=dim, k=draw(st.integers(0, shape[dim])),
+                               largest=draw(st.booleans())))
+
+
+def with_zeros(rng, shape):
+    """Normal values with about a third of them exactly zero (prod's hard case)."""
+    values = rng.normal(size=shape)
+    return np.where(rng.random(shape) < 0.3, 0.0, values)
+
+
+OPS += [
+    # reductions and scans
+    OpCase("std", lambda x, **p: x.std(**p), lambda x, **p: x.std(**p),
+           reduction(min_side=2, ddof=0), gradgrad=True),
+    OpCase("prod", lambda x, **p: x.prod(**p), lambda x, **p: x.prod(**p), reduction(),
+           gradgrad=True),
+    OpCase("prod with zeros", lambda x, **p: mg.prod(x, **p), lambda x, **p: x.prod(**p),
+           reduction(), each(with_zeros), gradgrad=True),
+    OpCase("logsumexp", lambda x, **p: mg.logsumexp(x, **p),
+           lambda x, axis, keepdims: np.log(np.exp(x).sum(axis=axis, keepdims=keepdims)),
+           reduction(), gradgrad=True),
+    OpCase("cumsum", lambda x, dim: x.cumsum(dim), lambda x, dim: np.cumsum(x, axis=dim),
+           one_axis(), gradgrad=True),
+    OpCase("cumprod", lambda x, dim: mg.cumprod(x, dim=dim), lambda x, dim: np.cumprod(x, axis=dim),
+           one_axis(), each(with_zeros), gradgrad=True),
+    OpCase("sort values", lambda x, dim: x.sort(dim).values, np_sort_values, one_axis(),
+           each(distinct)),
+    OpCase("sort descending values", lambda x, dim: mg.sort(x, dim=dim, descending=True)[0],
+           lambda x, dim: np_sort_values(x, dim, True), one_axis(), each(distinct)),
+    OpCase("topk values", lambda x, **p: mg.topk(x, p["k"], dim=p["dim"], largest=p["largest"])[0],
+           np_topk, topk_case(), each(distinct)),
+    # picks along an axis
+    OpCase("gather", lambda x, i, dim: x.gather(dim, i), lambda x, i, dim: np_gather(x, i, dim),
+           along_index(), along_inputs(), gradgrad=True),
+    OpCase("scatter (no place written twice)", lambda x, i, s, dim: mg.scatter(x, dim, i, s),
+           lambda x, i, s, dim: np_scatter(x, i, s, dim), along_with_src(unique=True),
+           unique_along_inputs, gradgrad=True),
+    OpCase("scatter_add", lambda x, i, s, dim: x.scatter_add(dim, i, s),
+           lambda x, i, s, dim: np_scatter(x, i, s, dim, add=True), along_with_src(),
+           along_inputs(src=True), gradgrad=True),
+    OpCase("scatter_reduce sum", lambda x, i, s, dim: mg.scatter_reduce(x, dim, i, s, "sum"),
+           lambda x, i, s, dim: np_scatter(x, i, s, dim, add=True), along_with_src(),
+           along_inputs(src=True)),
+    OpCase("scatter_reduce mean", lambda x, i, s, dim: mg.scatter_reduce(x, dim, i, s, "mean"),
+           np_scatter_mean, along_with_src(), along_inputs(src=True), gradgrad=True),
+    OpCase("scatter_reduce amax", lambda x, i, s, dim: mg.scatter_reduce(x, dim, i, s, "amax"),
+           np_scatter_amax, along_with_src(), along_inputs(distinct_src=True, src=True)),
+    OpCase("index_select", lambda x: mg.index_select(x, 1, mg.tensor([2, 0, 2])),
+           lambda x: x[:, [2, 0, 2]], fixed((2, 3, 2)), gradgrad=True),
+    OpCase("masked_select", mg.masked_select, lambda x, m: np.broadcast_to(x, m.shape)[m],
+           fixed((3, 1), (3, 4)), each(normal, boolean)),
+    # layout
+    OpCase("flip", lambda x, dim: x.flip(dim), lambda x, dim: np.flip(x, dim), one_axis()),
+    OpCase("flip two dims", lambda x: mg.flip(x, (0, -1)), lambda x: np.flip(x, (0, -1)),
+           fixed((2, 3, 2))),
+    OpCase("roll", lambda x, dim: mg.roll(x, 2, dim), lambda x, dim: np.roll(x, 2, dim),
+           one_axis()),
+    OpCase("roll flat", lambda x: x.roll(-1), lambda x: np.roll(x, -1), unary(min_dims=1)),
+    OpCase("repeat", lambda x: x.repeat(2, 1, 3), lambda x: np.tile(x, (2, 1, 3)),
+           fixed((2, 3)), gradgrad=True),
+    OpCase("tile", lambda x: mg.tile(x, (2,)), lambda x: np.tile(x, (2,)), unary(min_dims=1)),
+    OpCase("repeat_interleave", lambda x, dim: mg.repeat_interleave(x, 2, dim),
+           lambda x, dim: np.repeat(x, 2, dim), one_axis()),
+    OpCase("repeat_interleave counts", lambda x: x.repeat_interleave(mg.tensor([1, 0, 3]), 0),
+           lambda x: np.repeat(x, [1, 0, 3], 0), fixed((3, 2))),
+    OpCase("pad constant", lambda x, pad: mg.pad(x, pad, value=0.0), np_pad, pad_widths("constant")),
+    OpCase("pad reflect", lambda x, pad: mg.pad(x, pad, "reflect"),
+           lambda x, pad: np_pad(x, pad, "reflect"), pad_widths("reflect")),
+    OpCase("pad replicate", lambda x, pad: mg.pad(x, pad, "replicate"),
+           lambda x, pad: np_pad(x, pad, "replicate"), pad_widths("replicate")),
+    OpCase("tril", lambda x, diagonal: x.tril(diagonal), lambda x, diagonal: np.tril(x, diagonal),
+           matrix_batch()),
+    OpCase("triu", lambda x, diagonal: mg.triu(x, diagonal), lambda x, diagonal: np.triu(x, diagonal),
+           matrix_batch()),
+    OpCase("diagonal", lambda x: mg.diagonal(x, 1, 0, 2),
+           lambda x: np.diagonal(x, 1, 0, 2), fixed((3, 2, 4))),
+    OpCase("diag of a vector", lambda x: mg.diag(x, -1), lambda x: np.diag(x, -1), fixed((3,)),
+           gradgrad=True),
+    OpCase("diag of a matrix", lambda x: x.diag(1), lambda x: np.diag(x, 1), fixed((3, 4))),
+    OpCase("flatten(start_dim, end_dim)", lambda x: mg.flatten(x, 1, 2),
+           lambda x: x.reshape(2, 12, 5), fixed((2, 3, 4, 5))),
+    OpCase("unflatten", lambda x: x.unflatten(1, (2, -1)), lambda x: x.reshape(3, 2, 2),
+           fixed((3, 4))),
+    OpCase("movedim", lambda x: mg.movedim(x, (0, 1), (2, 0)),
+           lambda x: np.moveaxis(x, (0, 1), (2, 0)), fixed((2, 3, 4))),
+    OpCase("meshgrid", lambda x, y: mg.meshgrid(x, y, indexing="xy"),
+           lambda x, y: tuple(np.meshgrid(x, y, indexing="xy")), fixed((2,), (3,))),
+    OpCase("clone", mg.clone, lambda x: x.copy(), unary()),
+    OpCase("contiguous", lambda x: x.T.contiguous(), lambda x: x.T, unary()),
+    OpCase("einsum", lambda a, b, equation: mg.einsum(equation, a, b),
+           lambda a, b, equation: np.einsum(equation, a, b), einsum_case(), gradgrad=True),
+    OpCase("einsum batched matmul", lambda a, b: mg.einsum("bij,bjk->bik", a, b), np.matmul,
+           fixed((2, 2, 3), (2, 3, 2)), gradgrad=True),
+]
+
+
 def make_inputs(case, draw, seed, dtype, device):
     """Tensors for one example (floating inputs in `dtype`), and the arrays they hold."""
     arrays = case.inputs(np.random.default_rng(seed), draw)
@@ -835,7 +1063,8 @@ def test_table_covers_every_op():
                       "argmax", "argmin", "isnan", "isinf", "isfinite", "isclose", "allclose",
                       "logical_and", "logical_or", "logical_xor", "logical_not", "bitwise_and",
                       "bitwise_or", "bitwise_xor", "bitwise_not", "nonzero", "arcsin", "arccos",
-                      "arctan", "arcsinh", "arccosh", "arctanh", "concat"}  # the last: aliases
+                      "arctan", "arcsinh", "arccosh", "arctanh", "concat",  # aliases
+                      "any", "all", "argsort", "one_hot"}
     not_in_this_suite = {"astype", "to_device", "sum_to"}  # sum_to: every broadcast gradient
     names = " ".join(case.name for case in OPS)
     missing = sorted(name for name in ops - through_operators - in_tests_below - not_in_this_suite

@@ -110,3 +110,46 @@ def test_activations_do_not_overflow():
         assert np.isfinite(y.numpy()).all() and np.isfinite(big.grad.numpy()).all(), fn.__name__
         big.grad = None
     np.testing.assert_allclose(F.logsigmoid(big).numpy(), [-1000.0, 0.0])
+
+
+def test_sort_argsort_topk_indices_and_boolean_reductions(device):
+    a = np.array([[3.0, 1.0, 2.0], [0.0, 5.0, 4.0]])
+    x = mg.tensor(a, device=device)
+    np.testing.assert_array_equal(x.argsort(dim=1).numpy(), np.argsort(a, axis=1))
+    np.testing.assert_array_equal(x.sort(0, descending=True).indices.numpy(), [[0, 1, 1], [1, 0, 0]])
+    np.testing.assert_array_equal(mg.topk(x, 2).indices.numpy(), [[0, 2], [1, 2]])
+    assert mg.any(x > 4).item() and not mg.all(x > 0).item()
+    np.testing.assert_array_equal(mg.all(x >= 1, dim=1).numpy(), [True, False])
+    np.testing.assert_array_equal(x.any(dim=0, keepdim=True).numpy(), [[True, True, True]])
+
+
+def test_one_hot_nonzero_and_where_with_one_argument():
+    np.testing.assert_array_equal(mg.one_hot(mg.tensor([0, 2]), 3).numpy(), [[1, 0, 0], [0, 0, 1]])
+    assert mg.one_hot(mg.tensor([[1]])).shape == (1, 1, 2)
+    with pytest.raises(IndexError, match=r"indices must lie in \[0, 2\)"):
+        mg.one_hot(mg.tensor([2]), 2)
+    m = mg.tensor([[True, False], [False, True]])
+    np.testing.assert_array_equal(mg.nonzero(m).numpy(), [[0, 0], [1, 1]])
+    rows, cols = mg.where(m)
+    np.testing.assert_array_equal(rows.numpy(), [0, 1])
+    np.testing.assert_array_equal(cols.numpy(), [0, 1])
+
+
+def test_prod_gradient_is_exact_with_zeros():
+    x = mg.tensor([2.0, 0.0, 3.0, 0.5, 4.0], dtype=mg.float64, requires_grad=True)
+    x.prod().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0, 12, 0, 0, 0])
+
+
+def test_gather_and_scatter_refuse_bad_indices():
+    x = mg.zeros(2, 3)
+    with pytest.raises(IndexError, match="index 3 is out of range for dim 1 of size 3"):
+        mg.gather(x, 1, mg.tensor([[3]]))
+    with pytest.raises(TypeError, match="index must be an integer tensor"):
+        mg.gather(x, 1, mg.zeros(2, 1))
+    with pytest.raises(ValueError, match="reduce must be 'sum', 'mean', 'amax' or 'amin'"):
+        mg.scatter_reduce(x, 0, mg.tensor([[0]]), mg.ones(1, 1), "prod")
+    with pytest.raises(ValueError, match="repeated subscript"):
+        mg.einsum("ii->i", mg.zeros(2, 2))
+    with pytest.raises(ValueError, match="reflect padding of 3 needs an axis longer"):
+        mg.pad(mg.zeros(3), (3, 0), "reflect")

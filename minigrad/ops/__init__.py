@@ -8,5 +8,9 @@
   indexing     getitem (and its scatter-add backward), where, masked_fill, embedding, comparisons
   nn           softmax log_softmax cross_entropy layer_norm dropout
   conversion   astype, to_device
+  activations  silu softplus elu ... (torch.nn.functional's activations)
+  scans        prod cumsum cumprod sort argsort topk
+  layout       flip roll repeat tile pad tril triu diagonal einsum ... (torch's shape ops)
 """
 from . import arithmetic, conversion, elementwise, indexing, nn, reductions, shape  # noqa: F401
+from . import activations, layout, scans  # noqa: F401 - PyTorch's names (issue 12)

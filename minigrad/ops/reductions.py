@@ -195,3 +195,38 @@ def max(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001 
 def min(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001 - ops namespace
     """The smallest element; see max for the ways to call it."""
     return _max_or_min(x, dim, keepdim, axis, keepdims, smallest=True)
+
+
+# --- more reductions and scans (PyTorch's names) ------------------------------------------
+
+@torch_names
+def std(x, axis=None, keepdims=False, ddof=0, *, correction=None, unbiased=None):
+    """sqrt(var): ddof=0 divides by n as NumPy does (torch.std's default is correction=1)."""
+    return var(x, axis, keepdims, ddof, correction=correction, unbiased=unbiased) ** 0.5
+
+
+@torch_names
+def logsumexp(x, axis=None, keepdims=False):
+    """log(sum(exp(x))) over axes, shifted by the maximum so exp never overflows."""
+    x = as_tensor(x)
+    axes = normalize_axes(axis, x.ndim)
+    shift = x.xp.max(x.data, axis=axes, keepdims=True) if x.numel() else x.xp.zeros(())
+    shift = x.xp.where(x.xp.isfinite(shift), shift, 0).astype(x.dtype)  # all -inf: no shift
+    total = sum((x - as_tensor(shift)).exp(), axes, keepdims=True).log() + as_tensor(shift)
+    return total if keepdims else total.reshape(tuple(n for i, n in enumerate(x.shape)
+                                                      if i not in axes))
+
+
+@torch_names
+def any(x, axis=None, keepdims=False):  # noqa: A001 - ops namespace
+    """True where some element is non-zero (a boolean tensor, no gradient)."""
+    x = as_tensor(x)
+    return as_tensor(x.xp.asarray(x.xp.any(x.data, axis=normalize_axes(axis, x.ndim),
+                                            keepdims=keepdims)))
+
+
+@torch_names
+def all(x, axis=None, keepdims=False):  # noqa: A001 - ops namespace
+    x = as_tensor(x)
+    return as_tensor(x.xp.asarray(x.xp.all(x.data, axis=normalize_axes(axis, x.ndim),
+                                            keepdims=keepdims)))
