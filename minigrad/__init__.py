@@ -19,6 +19,7 @@ from .autograd import enable_grad, grad, is_grad_enabled, no_grad, set_grad_enab
 from .backend import cuda_available, get_default_device, set_default_device  # noqa: F401
 from .debug import detect_anomaly, profile  # noqa: F401
 from .creation import *  # noqa: F401,F403 - zeros, ones, randn, float32, ...
+from .dtypes import *  # noqa: F401,F403 - torch's dtype names: float, long, double, half ...
 from .functional import *  # noqa: F401,F403 - every op as a function
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: F401
 from .random import Generator, manual_seed  # noqa: F401

@@ -998,6 +998,119 @@ OPS += [
 ]
 
 
+@st.composite
+def loss_shapes(draw, reductions=("mean", "sum", "none")):
+    shape = draw(shapes())
+    return Draw((shape, shape), dict(reduction=draw(st.sampled_from(reductions))))
+
+
+def np_reduce(loss, reduction):
+    return {"mean": np.mean, "sum": np.sum, "none": lambda a: a}[reduction](loss)
+
+
+@st.composite
+def classes_rows(draw, reductions=("mean", "sum", "none")):
+    n, classes = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    return Draw(((n, classes), (n,)), dict(reduction=draw(st.sampled_from(reductions))))
+
+
+def class_inputs(rng, draw):
+    (n, classes), _ = draw.shapes
+    targets = rng.integers(0, classes, size=n)
+    return [rng.normal(size=(n, classes)), targets]
+
+
+def soft_inputs(rng, draw):
+    (n, classes), _ = draw.shapes
+    p = rng.uniform(0.1, 1.0, size=(n, classes))
+    return [rng.normal(size=(n, classes)), p / p.sum(axis=1, keepdims=True)]
+
+
+def np_ce_per_row(logits, targets, reduction):
+    loss = -np_log_softmax(logits)[np.arange(len(targets)), targets]
+    return np_reduce(loss, reduction)
+
+
+def np_nll(log_p, targets, reduction):
+    return np_reduce(-log_p[np.arange(len(targets)), targets], reduction)
+
+
+def probabilities_and_labels(rng, draw):
+    shape = draw.shapes[0]
+    return [rng.uniform(0.05, 0.95, size=shape), rng.uniform(0.0, 1.0, size=shape)]
+
+
+def np_bce(p, y, reduction):
+    return np_reduce(-(y * np.log(p) + (1 - y) * np.log(1 - p)), reduction)
+
+
+def np_bce_logits(x, y, reduction, pos_weight=1.0):
+    p = np_sigmoid(x)
+    return np_reduce(-(pos_weight * y * np.log(p) + (1 - y) * np.log(1 - p)), reduction)
+
+
+def np_smooth_l1(x, y, reduction, beta=1.0):
+    d = np.abs(x - y)
+    return np_reduce(np.where(d < beta, 0.5 * d * d / beta, d - 0.5 * beta), reduction)
+
+
+def log_p_and_p(rng, draw):
+    shape = draw.shapes[0]
+    p = rng.uniform(0.05, 1.0, size=shape)
+    q = rng.uniform(0.05, 1.0, size=shape)
+    return [np.log(q / q.sum()), p / max(p.sum(), 1e-3)]
+
+
+def np_kl(log_q, p, reduction):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        loss = np.where(p > 0, p * (np.log(np.where(p > 0, p, 1.0)) - log_q), 0.0)
+    if reduction == "batchmean":
+        return loss.sum() / (log_q.shape[0] if log_q.ndim else 1)
+    return np_reduce(loss, reduction)
+
+
+def spread_pairs(rng, draw):
+    """Differences of either sign, none within 0.1 of 0 or of +-beta (kinks at 0 and beta)."""
+    shape = draw.shapes[0]
+    y = rng.normal(size=shape)
+    d = rng.choice([-1.0, 1.0], size=shape) * rng.choice([0.3, 0.6, 1.4, 2.5], size=shape)
+    return [y + d + rng.uniform(-0.05, 0.05, size=shape), y]
+
+
+OPS += [
+    OpCase("mse_loss", lambda x, y, reduction: mg.mse_loss(x, y, reduction=reduction),
+           lambda x, y, reduction: np_reduce((x - y) ** 2, reduction), loss_shapes(),
+           gradgrad=True),
+    OpCase("l1_loss", lambda x, y, reduction: mg.l1_loss(x, y, reduction=reduction),
+           lambda x, y, reduction: np_reduce(np.abs(x - y), reduction), loss_shapes(),
+           spread_pairs),
+    OpCase("smooth_l1_loss", lambda x, y, reduction: mg.smooth_l1_loss(x, y, reduction),
+           np_smooth_l1, loss_shapes(), spread_pairs, gradgrad=True),
+    OpCase("huber_loss delta=2", lambda x, y, reduction: mg.huber_loss(x, y, reduction, 2.0),
+           lambda x, y, reduction: 2.0 * np_smooth_l1(x, y, reduction, 2.0), loss_shapes(),
+           spread_pairs),
+    OpCase("cross_entropy reduction", lambda x, t, reduction: mg.cross_entropy(
+        x, t, reduction=reduction), np_ce_per_row, classes_rows(), class_inputs, gradgrad=True),
+    OpCase("cross_entropy probability targets", lambda x, p, reduction: mg.cross_entropy(
+        x, p, reduction=reduction),
+        lambda x, p, reduction: np_reduce(-(p * np_log_softmax(x)).sum(-1), reduction),
+        classes_rows(), soft_inputs, gradgrad=True),
+    OpCase("nll_loss", lambda x, t, reduction: mg.nll_loss(x, t, reduction=reduction), np_nll,
+           classes_rows(), class_inputs, gradgrad=True),
+    OpCase("binary_cross_entropy", lambda p, y, reduction: mg.binary_cross_entropy(
+        p, y, reduction=reduction), np_bce, loss_shapes(), probabilities_and_labels,
+        gradgrad=True),
+    OpCase("binary_cross_entropy_with_logits", lambda x, y, reduction:
+           mg.binary_cross_entropy_with_logits(x, y, reduction=reduction), np_bce_logits,
+           loss_shapes(), gradgrad=True),
+    OpCase("binary_cross_entropy_with_logits pos_weight=3", lambda x, y, reduction:
+           mg.binary_cross_entropy_with_logits(x, y, reduction=reduction, pos_weight=3.0),
+           lambda x, y, reduction: np_bce_logits(x, y, reduction, 3.0), loss_shapes()),
+    OpCase("kl_div", lambda q, p, reduction: mg.kl_div(q, p, reduction=reduction), np_kl,
+           loss_shapes(("mean", "sum", "none", "batchmean")), log_p_and_p, gradgrad=True),
+]
+
+
 def make_inputs(case, draw, seed, dtype, device):
     """Tensors for one example (floating inputs in `dtype`), and the arrays they hold."""
     arrays = case.inputs(np.random.default_rng(seed), draw)

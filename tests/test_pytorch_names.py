@@ -153,3 +153,69 @@ def test_gather_and_scatter_refuse_bad_indices():
         mg.einsum("ii->i", mg.zeros(2, 2))
     with pytest.raises(ValueError, match="reflect padding of 3 needs an axis longer"):
         mg.pad(mg.zeros(3), (3, 0), "reflect")
+
+
+def test_losses_refuse_bad_input():
+    with pytest.raises(ValueError, match="reduction must be 'mean', 'sum' or 'none', got 'avg'"):
+        mg.mse_loss(mg.zeros(2), mg.zeros(2), reduction="avg")
+    with pytest.raises(ValueError, match=r"input of shape \(2,\) and target of shape \(2, 1\)"):
+        mg.l1_loss(mg.zeros(2), mg.zeros(2, 1))
+    with pytest.raises(ValueError, match="probabilities in"):
+        mg.binary_cross_entropy(mg.tensor([1.5]), mg.tensor([1.0]))
+    with pytest.raises(ValueError, match="cross_entropy: reduction must be"):
+        mg.cross_entropy(mg.zeros(2, 3), mg.tensor([0, 1]), reduction="avg")
+
+
+def test_losses_stay_finite_at_the_extremes():
+    x = mg.tensor([-200.0, 200.0], dtype=mg.float64, requires_grad=True)
+    loss = mg.binary_cross_entropy_with_logits(x, mg.tensor([1.0, 0.0], dtype=mg.float64))
+    loss.backward()
+    np.testing.assert_allclose(loss.item(), 200.0)
+    np.testing.assert_allclose(x.grad.numpy(), [-0.5, 0.5])
+    p = mg.tensor([0.0, 1.0], dtype=mg.float64)
+    assert mg.binary_cross_entropy(p, mg.tensor([1.0, 0.0], dtype=mg.float64)).item() == 100.0
+
+
+def test_nll_loss_weights_and_ignore_index():
+    log_p = mg.tensor(np.log([[0.5, 0.5], [0.25, 0.75], [0.9, 0.1]]))
+    loss = mg.nll_loss(log_p, mg.tensor([0, 1, -100]), weight=mg.tensor([1.0, 3.0]))
+    want = -(np.log(0.5) * 1 + np.log(0.75) * 3) / 4
+    np.testing.assert_allclose(loss.item(), want, rtol=1e-6)
+
+
+def test_creation_functions(device):
+    np.testing.assert_array_equal(mg.eye(2, 3, device=device).numpy(), np.eye(2, 3))
+    np.testing.assert_allclose(mg.linspace(0, 1, 5).numpy(), np.linspace(0, 1, 5))
+    np.testing.assert_allclose(mg.logspace(0, 2, 3, base=2.0).numpy(), [1, 2, 4])
+    x = mg.zeros(2, 3, dtype=mg.float64, device=device)
+    for made in (mg.full_like(x, 7.0), mg.empty_like(x), mg.randn_like(x), mg.rand_like(x)):
+        assert made.shape == x.shape and made.dtype == x.dtype and made.device == device
+    assert (mg.full_like(x, 7.0).numpy() == 7).all()
+    assert mg.empty(2, 3).shape == (2, 3)
+    a = np.arange(3.0)
+    t = mg.from_numpy(a)
+    a[0] = 5.0
+    assert t.dtype == np.float64 and t[0].item() == 5.0  # shares memory
+    assert mg.float is np.float32 and mg.long is np.int64 and mg.double is np.float64
+
+
+def test_multinomial_frequencies_follow_the_weights():
+    gen = mg.Generator(3)
+    draws = mg.multinomial(mg.tensor([1.0, 0.0, 3.0]), 4000, replacement=True, generator=gen)
+    counts = np.bincount(draws.numpy(), minlength=3) / 4000
+    assert counts[1] == 0 and abs(counts[2] - 0.75) < 6 * math.sqrt(0.75 * 0.25 / 4000)
+    rows = mg.multinomial(mg.tensor([[1.0, 1.0, 1.0, 0.0]] * 5), 3, generator=gen).numpy()
+    assert rows.shape == (5, 3) and all(sorted(r) == [0, 1, 2] for r in rows)  # no repeats
+    with pytest.raises(ValueError, match="cannot draw 4 samples without replacement"):
+        mg.multinomial(mg.tensor([1.0, 1.0, 0.0]), 4)
+
+
+def test_kl_div_counts_zero_targets_as_zero():
+    log_q = mg.tensor(np.log([0.5, 0.25, 0.25]), dtype=mg.float64, requires_grad=True)
+    p = mg.tensor([0.0, 0.5, 0.5], dtype=mg.float64)
+    loss = mg.kl_div(log_q, p, reduction="sum")
+    loss.backward()
+    np.testing.assert_allclose(loss.item(), 2 * 0.5 * np.log(0.5 / 0.25))
+    np.testing.assert_allclose(log_q.grad.numpy(), [0.0, -0.5, -0.5])
+    same = mg.kl_div(log_q, p.clip(low=1e-300).log(), reduction="sum", log_target=True)
+    np.testing.assert_allclose(same.item(), loss.item())

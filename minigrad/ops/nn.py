@@ -275,12 +275,19 @@ def log_softmax(x, axis=-1):
     return LogSoftmax(axis)(as_tensor(x))
 
 
-def cross_entropy(logits, targets, ignore_index=-100):
+def cross_entropy(logits, targets, ignore_index=-100, reduction="mean"):
     """Mean cross-entropy of logits (..., classes) against integer targets (...).
 
     Targets equal to ignore_index count for nothing; if all are ignored the loss is NaN.
+    reduction 'sum' or 'none' (one loss per target, 0 where ignored) as in torch; float
+    targets of logits' shape are class probabilities (torch's soft targets).
     """
     logits, targets = as_tensor(logits), as_tensor(targets)
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', "
+                         f"got {reduction!r}")
+    if targets.dtype.kind == "f" and targets.shape == logits.shape:
+        return _soft_cross_entropy(logits, targets, reduction)
     if targets.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy targets must be integer class ids, got dtype {targets.dtype}")
     if logits.shape[:-1] != targets.shape:
@@ -291,7 +298,26 @@ def cross_entropy(logits, targets, ignore_index=-100):
     if used.size and (int(used.min()) < 0 or int(used.max()) >= classes):
         bad = int(used.min()) if int(used.min()) < 0 else int(used.max())
         raise IndexError(f"cross_entropy: target {bad} is out of range for {classes} classes")
+    if reduction != "mean":
+        return _per_target_cross_entropy(logits, targets, ignore_index, reduction)
     return CrossEntropy(ignore_index)(logits, targets)
+
+
+def _per_target_cross_entropy(logits, targets, ignore_index, reduction):
+    """-log softmax(logits)[target] for each target (0 where ignored), or their sum."""
+    valid = targets.data != ignore_index
+    picked = as_tensor(logits.xp.where(valid, targets.data, 0)[..., None])
+    loss = -log_softmax(logits, axis=-1).gather(-1, picked).squeeze(-1)
+    loss = loss * as_tensor(valid.astype(logits.dtype))
+    return loss if reduction == "none" else loss.sum()
+
+
+def _soft_cross_entropy(logits, probabilities, reduction):
+    """-sum_c p_c log softmax(logits)_c per row; 'mean' averages over the rows."""
+    loss = -(probabilities * log_softmax(logits, axis=-1)).sum(axis=-1)
+    if reduction == "none":
+        return loss
+    return loss.mean() if reduction == "mean" else loss.sum()
 
 
 def layer_norm(x, weight=None, bias=None, eps=1e-5):
