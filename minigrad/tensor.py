@@ -6,6 +6,7 @@ forward and backward live.
 import numbers
 
 from . import autograd, backend
+from . import random as mg_random
 from .ops import arithmetic, conversion, elementwise, indexing, nn, reductions, shape
 from .ops import layout, scans
 from .ops.names import torch_names
@@ -57,6 +58,15 @@ class Tensor:
     device = property(lambda self: backend.device_of(self._data))
     xp = property(lambda self: backend.get_array_module(self._data), doc="numpy or cupy")
     is_leaf = property(lambda self: self.creator is None)
+    grad_fn = property(lambda self: self.creator, doc="the Function that made this tensor "
+                       "(None for a leaf), torch's name for creator")
+    is_cuda = property(lambda self: self.device == "cuda")
+    mT = property(lambda self: shape.swapaxes(self, -1, -2), doc="the last two axes swapped")
+
+    def dim(self):
+        return self._data.ndim
+
+    ndimension = dim
 
     @property
     def T(self):
@@ -197,11 +207,13 @@ class Tensor:
         self._version_cell[0] += 1
         return self
 
-    def add_(self, other):
-        return self._inplace(lambda a: a.__iadd__(_raw(other)))
+    def add_(self, other, alpha=1):
+        return self._inplace(lambda a: a.__iadd__(_raw(other) if alpha == 1 else
+                                                  _raw(other) * alpha))
 
-    def sub_(self, other):
-        return self._inplace(lambda a: a.__isub__(_raw(other)))
+    def sub_(self, other, alpha=1):
+        return self._inplace(lambda a: a.__isub__(_raw(other) if alpha == 1 else
+                                                  _raw(other) * alpha))
 
     def mul_(self, other):
         return self._inplace(lambda a: a.__imul__(_raw(other)))
@@ -217,6 +229,29 @@ class Tensor:
 
     def copy_(self, source):
         return self._inplace(lambda a: a.__setitem__(Ellipsis, _raw(source)))
+
+    def clamp_(self, min=None, max=None):  # noqa: A002 - torch's argument names
+        return self._inplace(lambda a: self.xp.clip(a, min, max, out=a))
+
+    clip_ = clamp_
+
+    def neg_(self):
+        return self._inplace(lambda a: self.xp.negative(a, out=a))
+
+    def masked_fill_(self, mask, value):
+        return self._inplace(lambda a: a.__setitem__(self.xp.broadcast_to(_raw(mask), a.shape),
+                                                     value))
+
+    def normal_(self, mean=0.0, std=1.0, generator=None):
+        """Fill with normal samples (from minigrad's seedable generators)."""
+        source = generator or mg_random.default_generator(self.device)
+        return self._inplace(lambda a: a.__setitem__(Ellipsis, source.normal(a.shape, std, mean,
+                                                                             dtype=a.dtype)))
+
+    def uniform_(self, a=0.0, b=1.0, generator=None):
+        source = generator or mg_random.default_generator(self.device)
+        return self._inplace(lambda x: x.__setitem__(
+            Ellipsis, source.random(x.shape, dtype=x.dtype) * (b - a) + a))
 
     __iadd__, __isub__, __imul__, __itruediv__ = add_, sub_, mul_, div_
 
@@ -340,6 +375,33 @@ class Tensor:
     def reshape(self, *new_shape):
         return shape.reshape(self, *new_shape)
 
+    def view(self, *new_shape):
+        """reshape (torch's view; here a copy when NumPy cannot make a view, never an error)."""
+        return shape.reshape(self, *new_shape)
+
+    def view_as(self, other):
+        return shape.reshape(self, other.shape)
+
+    reshape_as = view_as
+
+    def expand_as(self, other):
+        return shape.broadcast_to(self, other.shape)
+
+    def new_zeros(self, *size):
+        return Tensor(self.xp.zeros(_sizes(size), self.dtype))
+
+    def new_ones(self, *size):
+        return Tensor(self.xp.ones(_sizes(size), self.dtype))
+
+    def new_full(self, size, value):
+        return Tensor(self.xp.full(tuple(size), value, self.dtype))
+
+    def new_tensor(self, data):
+        return tensor(data, dtype=self.dtype, device=self.device)
+
+    def clamp(self, min=None, max=None):  # noqa: A002 - torch's argument names
+        return elementwise.clip(self, min, max)
+
     def flatten(self, start_dim=0, end_dim=-1):
         return layout.flatten(self, start_dim, end_dim)
 
@@ -387,11 +449,37 @@ class Tensor:
     def double(self):
         return conversion.astype(self, backend.numpy.float64)
 
-    def to(self, device_or_dtype):
-        """Move to 'cpu' / 'cuda', or cast to a dtype."""
-        if isinstance(device_or_dtype, str) and device_or_dtype.split(":")[0] in ("cpu", "cuda"):
-            return conversion.to_device(self, device_or_dtype)
-        return conversion.astype(self, device_or_dtype)
+    def to(self, *args, device=None, dtype=None):
+        """Move to 'cpu' / 'cuda' and/or cast: to('cuda'), to(float64), to('cpu', float16),
+        to(dtype=...), to(other_tensor) (other's device and dtype)."""
+        for arg in args:
+            if isinstance(arg, Tensor):
+                device, dtype = arg.device, arg.dtype
+            elif isinstance(arg, str) and arg.split(":")[0] in ("cpu", "cuda"):
+                device = arg
+            elif arg is not None:
+                dtype = arg
+        out = self if device is None else conversion.to_device(self, device)
+        return out if dtype is None else conversion.astype(out, dtype)
+
+    def half(self):
+        return conversion.astype(self, backend.numpy.float16)
+
+    def long(self):
+        return conversion.astype(self, backend.numpy.int64)
+
+    def int(self):
+        return conversion.astype(self, backend.numpy.int32)
+
+    def bool(self):
+        return conversion.astype(self, backend.numpy.bool_)
+
+    def type_as(self, other):
+        return conversion.astype(self, other.dtype)
+
+    def type(self, dtype=None):
+        """The dtype's name with no argument, else a cast (torch's Tensor.type)."""
+        return str(self.dtype) if dtype is None else conversion.astype(self, dtype)
 
     def cpu(self):
         return conversion.to_device(self, "cpu")
@@ -693,6 +781,10 @@ class _HookHandle:
 
 def _raw(value):
     return value.data if isinstance(value, Tensor) else value
+
+
+def _sizes(size):
+    return tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
 
 
 # --- making tensors ---------------------------------------------------------------------

@@ -219,3 +219,91 @@ def test_kl_div_counts_zero_targets_as_zero():
     np.testing.assert_allclose(log_q.grad.numpy(), [0.0, -0.5, -0.5])
     same = mg.kl_div(log_q, p.clip(low=1e-300).log(), reduction="sum", log_target=True)
     np.testing.assert_allclose(same.item(), loss.item())
+
+
+# --- the Tensor API a PyTorch user types -----------------------------------------------------
+
+def test_tensor_methods_by_torch_names():
+    x = mg.randn(2, 3)
+    assert x.dim() == 2 and x.mT.shape == (3, 2) and x.view(3, 2).shape == (3, 2)
+    assert x.view(-1).shape == (6,) and x.view_as(mg.zeros(6)).shape == (6,)
+    np.testing.assert_array_equal(x.clamp(min=-0.1, max=0.1).numpy(), np.clip(x.numpy(), -0.1, 0.1))
+    assert mg.cat([x, x], dim=1).shape == (2, 6)
+    for method, dtype in [("float", np.float32), ("double", np.float64), ("half", np.float16),
+                          ("long", np.int64), ("int", np.int32), ("bool", np.bool_)]:
+        assert getattr(x, method)().dtype == dtype, method
+    assert x.to(mg.float64).dtype == np.float64
+    assert x.to("cpu", mg.float16).dtype == np.float16
+    assert x.to(dtype=mg.float64, device="cpu").dtype == np.float64
+    assert x.type_as(mg.zeros(1, dtype=mg.int64)).dtype == np.int64
+    assert x.tolist() == x.numpy().tolist()
+    assert x.new_zeros(2, 2).dtype == x.dtype and x.new_ones((3,)).shape == (3,)
+
+
+def test_grad_fn_and_is_leaf():
+    leaf = mg.randn(2, requires_grad=True)
+    y = leaf * 2.0
+    assert leaf.is_leaf and leaf.grad_fn is None
+    assert not y.is_leaf and y.grad_fn.name == "Mul"
+    assert leaf.requires_grad_(False) is leaf and not leaf.requires_grad
+
+
+def test_no_grad_with_and_without_parentheses_and_set_grad_enabled_as_a_call():
+    w = mg.randn(2, requires_grad=True)
+
+    @mg.no_grad
+    def bare():
+        return (w * 2).requires_grad
+
+    @mg.no_grad()
+    def called():
+        return (w * 2).requires_grad
+
+    assert not bare() and not called() and mg.is_grad_enabled()
+    mg.set_grad_enabled(False)
+    try:
+        assert not mg.is_grad_enabled() and not (w * 2).requires_grad
+    finally:
+        mg.set_grad_enabled(True)
+    assert mg.is_grad_enabled()
+
+    @mg.set_grad_enabled(False)
+    def decorated():
+        return mg.is_grad_enabled()
+
+    assert mg.is_grad_enabled() and not decorated() and mg.is_grad_enabled()
+    with mg.set_grad_enabled(False):
+        assert not mg.is_grad_enabled()
+    assert mg.is_grad_enabled()
+
+
+def test_in_place_ops_bump_the_version_and_are_refused_on_tensors_that_require_grad():
+    x = mg.zeros(3)
+    start = x._version
+    x.add_(1.0, alpha=2.0).mul_(3.0).clamp_(max=5.0).sub_(1.0)
+    np.testing.assert_array_equal(x.numpy(), [4, 4, 4])
+    assert x._version == start + 4
+    x.zero_().fill_(2.0).copy_(mg.tensor([1.0, 2.0, 3.0]))
+    x.masked_fill_(x > 1.5, 0.0)
+    np.testing.assert_array_equal(x.numpy(), [1, 0, 0])
+    x.normal_(generator=mg.Generator(1))
+    x.uniform_(2.0, 3.0)
+    assert ((x.numpy() >= 2) & (x.numpy() < 3)).all()
+    w = mg.zeros(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="in-place change of a tensor that requires grad"):
+        w.add_(1.0)
+    with mg.no_grad():
+        w.add_(1.0)  # an update, as an optimizer does
+    assert w.numpy().tolist() == [1, 1, 1]
+
+
+def test_dtype_promotion_follows_pytorch():
+    ints, floats = mg.tensor([1, 2]), mg.tensor([1.0, 2.0])
+    assert (ints + 1.5).dtype == np.float32            # int tensor + Python float
+    assert (ints / ints).dtype == np.float32           # true division of ints
+    assert (ints / 2).dtype == np.float32
+    assert (floats * mg.tensor([1, 2], dtype=mg.int32)).dtype == np.float32  # NumPy: float64
+    assert (floats - ints).dtype == np.float32
+    assert (ints * 2).dtype == np.int64 and (ints // 2).dtype == np.int64
+    assert (floats + mg.tensor([1.0], dtype=mg.float64)).dtype == np.float64
+    assert (floats.half() + floats).dtype == np.float32
