@@ -21,7 +21,12 @@ from .debug import detect_anomaly, profile  # noqa: F401
 from .creation import *  # noqa: F401,F403 - zeros, ones, randn, float32, ...
 from .dtypes import *  # noqa: F401,F403 - torch's dtype names: float, long, double, half ...
 from .functional import *  # noqa: F401,F403 - every op as a function
-from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: F401
+from . import cuda, gradcheck  # noqa: F401 - gradcheck: the module, callable as its function
+from .gradcheck import GradcheckError, gradgradcheck  # noqa: F401
 from .random import Generator, manual_seed  # noqa: F401
+from .serialization import load, save  # noqa: F401
 
 __version__ = "0.1.0"
+
+# every public name above, for help(minigrad) and `from minigrad import *` (keep last)
+__all__ = sorted(name for name in dir() if not name.startswith("_"))

@@ -455,3 +455,8 @@ def _seed_gradient(output, given):
 def as_tensor(value, like=None):
     """A Tensor from a Tensor, array or Python number (numbers take `like`'s dtype and device)."""
     return tensor_module.as_tensor(value, like=like)
+
+
+__all__ = ["is_grad_enabled", "set_grad_enabled", "no_grad", "enable_grad", "GraphFreedError",
+           "AnomalyError", "Function", "FusedFunction", "topological_order",
+           "run_backward", "grad"]

@@ -243,3 +243,9 @@ def keep_freed_memory():
 
 
 KEPT_FREED_MEMORY = keep_freed_memory()
+
+
+__all__ = ["cuda_available", "normalize_device", "get_default_device", "set_default_device",
+           "require_cuda", "array_module_for", "get_array_module", "is_array",
+           "device_of", "to_device", "to_numpy", "scatter_add", "scatter_extreme",
+           "blockwise", "blocks_of", "new_generator", "keep_freed_memory"]

@@ -63,3 +63,6 @@ def load_arrays(path):
         raise CheckpointError(f"{path}: unsupported checkpoint format {header.get('format')!r} "
                               f"version {header.get('version')!r} (expected {FORMAT} {VERSION})")
     return arrays, header["metadata"]
+
+
+__all__ = ["CheckpointError", "save_arrays", "load_arrays"]

@@ -824,3 +824,6 @@ def as_tensor(value, like=None):
             dtype = backend.numpy.float32
         return Tensor(like.xp.asarray(value, dtype=dtype))
     return tensor(value)
+
+
+__all__ = ["Tensor", "tensor", "as_tensor"]

@@ -267,3 +267,9 @@ class BCEWithLogitsLoss(_Loss):
 
 class KLDivLoss(_Loss):
     function = staticmethod(F.kl_div)
+
+
+__all__ = ["Linear", "Embedding", "LayerNorm", "Dropout", "GELU", "softmax_composite", "Identity",
+           "ReLU", "Tanh", "Sigmoid", "SiLU", "LeakyReLU", "Softplus", "Softmax",
+           "LogSoftmax", "Flatten", "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss",
+           "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss"]

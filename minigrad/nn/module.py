@@ -338,3 +338,6 @@ class ModuleDict(Module):
 
     def update(self, modules):
         self._modules.update(modules)
+
+
+__all__ = ["Parameter", "Module", "ModuleList", "Sequential", "ModuleDict"]

@@ -111,3 +111,8 @@ def tanhshrink(x):
 def softmin(x, axis=-1):
     """softmax(-x)."""
     return softmax(-as_tensor(x), axis)
+
+
+__all__ = ["silu", "softplus", "elu", "selu", "celu", "leaky_relu", "hardtanh", "relu6",
+           "hardsigmoid", "hardswish", "mish", "softsign", "logsigmoid", "tanhshrink",
+           "softmin"]

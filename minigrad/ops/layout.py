@@ -324,3 +324,8 @@ def einsum(equation, *operands):
         raise ValueError(f"einsum: {equation!r} uses an output letter no operand has, or a "
                          "character that is not a letter")
     return Einsum(subscripts, output)(*operands)
+
+
+__all__ = ["flip", "roll", "repeat", "tile", "repeat_interleave", "pad", "tril", "triu",
+           "diagonal", "diag", "flatten", "unflatten", "movedim", "meshgrid", "one_hot",
+           "clone", "contiguous", "einsum"]

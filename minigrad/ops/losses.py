@@ -121,3 +121,7 @@ def kl_div(input, target, reduction="mean", log_target=False):  # noqa: A002
     if reduction == "batchmean":
         return loss.sum() / (x.shape[0] if x.ndim else 1)
     return reduce(loss, reduction, "kl_div")
+
+
+__all__ = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss",
+           "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div"]

@@ -22,3 +22,6 @@ def torch_names(fn):
         return fn(*args, **kwargs)
 
     return wrapper
+
+
+__all__ = ["torch_names"]

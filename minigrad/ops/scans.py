@@ -122,3 +122,6 @@ def topk(x, k, axis=-1, largest=True, sorted=True):  # noqa: A002 - torch's argu
     order = argsort(x, axis, descending=largest).data
     indices = as_tensor(order.take(x.xp.arange(k), axis=axis))
     return ValuesIndices(gather(x, axis, indices), indices)
+
+
+__all__ = ["prod", "cumsum", "cumprod", "argsort", "sort", "topk"]

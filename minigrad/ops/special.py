@@ -101,3 +101,6 @@ def erf(x):
     work = x.astype(xp.float32) if x.dtype.itemsize < 4 else x
     flat = xp.ascontiguousarray(work).reshape(-1)
     return backend.blockwise(_erf_flat, flat).reshape(x.shape).astype(x.dtype, copy=False)
+
+
+__all__ = ["erf"]

@@ -222,3 +222,7 @@ class WarmupCosine:
     def load_state_dict(self, state):
         self.last_step = int(state["last_step"])
         self._apply()
+
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "clip_grad_norm_", "warmup_cosine", "WarmupCosine",
+           "lr_scheduler"]
