@@ -122,6 +122,14 @@ def logspace(start, end, steps, base=10.0, dtype=None, device=None, requires_gra
                 device, requires_grad)
 
 
+def randperm(n, device=None, generator=None):
+    """A random permutation of 0..n-1 (int64), for shuffling a dataset."""
+    device = backend.normalize_device(device)
+    generator = generator or mg_random.default_generator(device)
+    keys = generator.random((n,), dtype="float64")
+    return Tensor(backend.get_array_module(keys).argsort(keys).astype("int64"))
+
+
 def from_numpy(array):
     """A tensor sharing the NumPy array's memory and dtype (torch.from_numpy)."""
     if not isinstance(array, backend.numpy.ndarray):
@@ -164,4 +172,4 @@ def multinomial(probs, num_samples, replacement=False, generator=None):
 __all__ = ["float16", "float32", "float64", "int32", "int64", "bool_", "tensor",
            "zeros", "ones", "full", "zeros_like", "ones_like", "arange", "randn", "rand", "randint",
            "empty", "empty_like", "full_like", "randn_like", "rand_like", "randint_like", "eye",
-           "linspace", "logspace", "from_numpy", "multinomial"]
+           "linspace", "logspace", "from_numpy", "multinomial", "randperm"]
