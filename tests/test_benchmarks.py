@@ -42,3 +42,11 @@ def test_matmul_floor_has_every_product_of_a_training_step():
     attention = 2 * (2 * N * T * C) * config.n_layer  # q k^T and weights @ v, all heads
     assert flops == 3 * (2 * N * weights_per_token + attention)  # forward + 2x in backward
     assert all(a.dtype == np.float32 and b.dtype == np.float32 for a, b in pairs)
+
+
+def test_gelu_benchmark_prints_both_forms_and_erf_accuracy():
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "bench_gelu.py"), "--size", "20000",
+                           "--repeats", "1"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    assert "approximate='none'" in done.stdout and "x tanh" in done.stdout
+    assert "ulp on" in done.stdout and "load average:" in done.stdout
