@@ -3,8 +3,7 @@
 Inputs may broadcast against each other; each backward returns gradients in
 the output's shape and the engine sums them back to each input's shape.
 """
-import numpy
-
+from .. import backend
 from ..autograd import Function, as_tensor
 from .conversion import astype
 
@@ -22,7 +21,7 @@ def _pair(x, y, true_division=False):
     elif y_float and not x_float:
         x = astype(x, y.dtype)
     elif true_division and not x_float:
-        x, y = astype(x, numpy.float32), astype(y, numpy.float32)
+        x, y = astype(x, backend.numpy.float32), astype(y, backend.numpy.float32)
     return x, y
 
 

@@ -307,7 +307,7 @@ def masked_select(x, mask):
     x, mask = as_tensor(x), as_tensor(mask)
     if mask.dtype != bool:
         raise TypeError(f"masked_select needs a boolean mask, got dtype {mask.dtype}")
-    shape = x.xp.broadcast_shapes(x.shape, mask.shape)
+    shape = backend.numpy.broadcast_shapes(x.shape, mask.shape)
     return getitem(x.broadcast_to(shape), x.xp.broadcast_to(mask.data, shape))
 
 

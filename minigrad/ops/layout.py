@@ -73,8 +73,8 @@ def repeat_interleave(x, repeats, dim=None):
     if dim is None:
         x, dim = x.reshape(-1), 0
     dim = _axis(dim, x.ndim, "repeat_interleave")
-    counts = repeats.data if hasattr(repeats, "creator") else repeats
-    index = x.xp.repeat(x.xp.arange(x.shape[dim]), x.xp.asarray(counts))
+    counts = repeats.tolist() if hasattr(repeats, "creator") else repeats  # CuPy: int or list
+    index = x.xp.repeat(x.xp.arange(x.shape[dim]), counts)
     return index_select(x, dim, index)
 
 
