@@ -914,8 +914,9 @@ def with_zeros(rng, shape):
 
 OPS += [
     # reductions and scans
-    OpCase("std", lambda x, **p: x.std(**p), lambda x, **p: x.std(**p),
-           reduction(min_side=2, ddof=0), gradgrad=True),
+    # ddof=1 draws reduce over at least 2 elements: sqrt's gradient at a zero variance is inf
+    OpCase("std correction=1", lambda x, ddof, **p: x.std(**p, correction=ddof),
+           lambda x, **p: x.std(**p), reduction(min_dims=1, min_side=2, ddof=1), gradgrad=True),
     OpCase("prod", lambda x, **p: x.prod(**p), lambda x, **p: x.prod(**p), reduction(),
            gradgrad=True),
     OpCase("prod with zeros", lambda x, **p: mg.prod(x, **p), lambda x, **p: x.prod(**p),
