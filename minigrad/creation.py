@@ -140,8 +140,10 @@ def from_numpy(array):
 def multinomial(probs, num_samples, replacement=False, generator=None):
     """Draw category indices from the (unnormalized, non-negative) weights in the last axis
     of probs (1-D or 2-D), as torch.multinomial; int64 of shape (..., num_samples)."""
-    weights = backend.to_numpy(probs.data if isinstance(probs, Tensor) else backend.numpy.asarray(probs))
-    if weights.ndim not in (1, 2) or (weights < 0).any() or not backend.numpy.isfinite(weights).all():
+    weights = backend.to_numpy(probs.data if isinstance(probs, Tensor)
+                               else backend.numpy.asarray(probs))
+    if (weights.ndim not in (1, 2) or (weights < 0).any()
+            or not backend.numpy.isfinite(weights).all()):
         raise ValueError("multinomial needs finite, non-negative weights of 1 or 2 dimensions, "
                          f"got shape {weights.shape}")
     rows = weights.reshape(-1, weights.shape[-1]).astype(backend.numpy.float64)

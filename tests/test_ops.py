@@ -786,7 +786,8 @@ def along_inputs(distinct_src=False, src=False):
         dim = draw.params["dim"]
         arrays = [rng.normal(size=shape), rng.integers(0, shape[dim], size=index_shape)]
         if src:
-            arrays.append(distinct(rng, index_shape) if distinct_src else rng.normal(size=index_shape))
+            draw_src = distinct if distinct_src else normal
+            arrays.append(draw_src(rng, index_shape))
         return arrays
     return make
 
@@ -968,15 +969,16 @@ OPS += [
            lambda x, dim: np.repeat(x, 2, dim), one_axis()),
     OpCase("repeat_interleave counts", lambda x: x.repeat_interleave(mg.tensor([1, 0, 3]), 0),
            lambda x: np.repeat(x, [1, 0, 3], 0), fixed((3, 2))),
-    OpCase("pad constant", lambda x, pad: mg.pad(x, pad, value=0.0), np_pad, pad_widths("constant")),
+    OpCase("pad constant", lambda x, pad: mg.pad(x, pad, value=0.0), np_pad,
+           pad_widths("constant")),
     OpCase("pad reflect", lambda x, pad: mg.pad(x, pad, "reflect"),
            lambda x, pad: np_pad(x, pad, "reflect"), pad_widths("reflect")),
     OpCase("pad replicate", lambda x, pad: mg.pad(x, pad, "replicate"),
            lambda x, pad: np_pad(x, pad, "replicate"), pad_widths("replicate")),
     OpCase("tril", lambda x, diagonal: x.tril(diagonal), lambda x, diagonal: np.tril(x, diagonal),
            matrix_batch()),
-    OpCase("triu", lambda x, diagonal: mg.triu(x, diagonal), lambda x, diagonal: np.triu(x, diagonal),
-           matrix_batch()),
+    OpCase("triu", lambda x, diagonal: mg.triu(x, diagonal),
+           lambda x, diagonal: np.triu(x, diagonal), matrix_batch()),
     OpCase("diagonal", lambda x: mg.diagonal(x, 1, 0, 2),
            lambda x: np.diagonal(x, 1, 0, 2), fixed((3, 2, 4))),
     OpCase("diag of a vector", lambda x: mg.diag(x, -1), lambda x: np.diag(x, -1), fixed((3,)),

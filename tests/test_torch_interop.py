@@ -84,7 +84,8 @@ def test_gradcheck_is_a_function_and_its_module():
 def public_modules():
     names = ["minigrad"]
     for info in pkgutil.walk_packages(mg.__path__, "minigrad."):
-        if not info.name.split(".")[-1].startswith("_") and not info.name.startswith("minigrad.ops"):
+        private = info.name.split(".")[-1].startswith("_")
+        if not private and not info.name.startswith("minigrad.ops"):
             names.append(info.name)
     return names + ["minigrad.ops.activations", "minigrad.ops.layout", "minigrad.ops.losses",
                     "minigrad.ops.scans", "minigrad.ops.special"]

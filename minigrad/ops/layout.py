@@ -299,7 +299,8 @@ class Einsum(Function):
             if not x.requires_grad:
                 grads.append(None)
                 continue
-            others = [(s, t) for j, (s, t) in enumerate(zip(self.subscripts, self.inputs)) if j != i]
+            others = [(s, t) for j, (s, t) in enumerate(zip(self.subscripts, self.inputs))
+                      if j != i]
             reachable = set(self.output_letters).union(*[set(s) for s, _ in others])
             sub = self.subscripts[i]
             target = "".join(c for c in sub if c in reachable)
