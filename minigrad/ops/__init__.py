@@ -12,7 +12,6 @@
   scans        prod cumsum cumprod sort argsort topk
   layout       flip roll repeat tile pad tril triu diagonal einsum ... (torch's shape ops)
   losses       mse_loss l1_loss smooth_l1_loss nll_loss binary_cross_entropy kl_div ...
-  losses       mse_loss l1_loss nll_loss binary_cross_entropy kl_div ...
 """
 from . import arithmetic, conversion, elementwise, indexing, nn, reductions, shape  # noqa: F401
 from . import activations, layout, losses, scans  # noqa: F401 - PyTorch's names (issue 12)
