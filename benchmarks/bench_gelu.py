@@ -9,12 +9,16 @@ units in the last place, and the load average (timings on a shared machine drift
 import argparse
 import math
 import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-import minigrad as mg
-from minigrad.ops import special
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's minigrad
+
+import minigrad as mg  # noqa: E402
+from minigrad.ops import special  # noqa: E402
 
 
 def median_time(fn, repeats):
