@@ -20,9 +20,15 @@ from .autograd import enable_grad, grad, is_grad_enabled, no_grad, set_grad_enab
 from .backend import cuda_available, get_default_device, set_default_device  # noqa: F401
 from .debug import detect_anomaly, profile  # noqa: F401
 from .creation import *  # noqa: F401,F403 - zeros, ones, randn, float32, ...
+from .dtypes import *  # noqa: F401,F403 - torch's dtype names: float, long, double, half ...
 from .functional import *  # noqa: F401,F403 - every op as a function
-from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: F401
+from . import cuda, gradcheck  # noqa: F401 - gradcheck: the module, callable as its function
+from .gradcheck import GradcheckError, gradgradcheck  # noqa: F401
 from .random import Generator, manual_seed  # noqa: F401
+from .serialization import load, save  # noqa: F401
 from .threads import get_num_threads, set_num_threads  # noqa: F401
 
 __version__ = "0.1.0"
+
+# every public name above, for help(minigrad) and `from minigrad import *` (keep last)
+__all__ = sorted(name for name in dir() if not name.startswith("_"))

@@ -28,41 +28,74 @@ def is_grad_enabled():
     return _grad_enabled
 
 
+def _swap_grad_mode(mode):
+    """Set the grad mode; returns the one it replaces."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, mode
+    return previous
+
+
 class set_grad_enabled:
-    """Turn graph recording on or off, as a context manager or decorator."""
+    """Turn graph recording on or off, as a context manager or decorator.
+
+    As in torch it takes effect when it is made, so set_grad_enabled(False) on its own
+    line switches recording off (until set_grad_enabled(True)); `with` restores the old
+    mode at the end of the block, and as a decorator it changes nothing until the call.
+    """
 
     def __init__(self, mode):
         self.mode = bool(mode)
         self.previous = None
+        if type(self) is set_grad_enabled:  # no_grad() and enable_grad() wait for `with`
+            self.previous = _swap_grad_mode(self.mode)
 
     def __enter__(self):
-        global _grad_enabled
-        self.previous, _grad_enabled = _grad_enabled, self.mode
+        if self.previous is None:
+            self.previous = _swap_grad_mode(self.mode)
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self.previous
+        _swap_grad_mode(self.previous)
+        self.previous = None
 
     def __call__(self, fn):
+        if self.previous is not None:  # used as a decorator: undo the switch made by __init__
+            _swap_grad_mode(self.previous)
+            self.previous = None
         mode = self.mode
 
         def wrapper(*args, **kwargs):
-            with set_grad_enabled(mode):  # a fresh one per call, so recursion is safe
+            with _GradMode(mode):  # a fresh one per call, so recursion is safe
                 return fn(*args, **kwargs)
 
         wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
+        wrapper.__wrapped__ = fn
         return wrapper
 
 
-class no_grad(set_grad_enabled):
-    """Record no graph: for evaluation, sampling and optimizer updates."""
+class _GradMode(set_grad_enabled):
+    """The grad mode for one `with` block (what the decorators use)."""
 
-    def __init__(self):
+
+class no_grad(set_grad_enabled):
+    """Record no graph: for evaluation, sampling and optimizer updates.
+    `with no_grad():`, `@no_grad()` and `@no_grad` all work."""
+
+    def __new__(cls, fn=None):
+        if fn is not None:  # @no_grad without parentheses
+            return _GradMode(False)(fn)
+        return super().__new__(cls)
+
+    def __init__(self, fn=None):
         super().__init__(False)
 
 
 class enable_grad(set_grad_enabled):
-    def __init__(self):
+    def __new__(cls, fn=None):
+        if fn is not None:
+            return _GradMode(True)(fn)
+        return super().__new__(cls)
+
+    def __init__(self, fn=None):
         super().__init__(True)
 
 
@@ -425,3 +458,8 @@ def _seed_gradient(output, given):
 def as_tensor(value, like=None):
     """A Tensor from a Tensor, array or Python number (numbers take `like`'s dtype and device)."""
     return tensor_module.as_tensor(value, like=like)
+
+
+__all__ = ["is_grad_enabled", "set_grad_enabled", "no_grad", "enable_grad", "GraphFreedError",
+           "AnomalyError", "Function", "FusedFunction", "topological_order",
+           "run_backward", "grad"]

@@ -2,12 +2,11 @@
 
 This is the only module that imports CuPy. Ops never ask "am I on the GPU?";
 they take the array module `xp` from their inputs (`get_array_module`), and
-the few places where NumPy and CuPy differ (scatter-add, erf, random numbers)
+the few places where NumPy and CuPy differ (scatter-add, scatter-max, random numbers)
 are the named helpers below.
 """
 import ctypes
 import ctypes.util
-import math
 import os
 
 import numpy
@@ -15,7 +14,6 @@ import numpy
 try:  # CuPy is optional: `pip install -e ".[cuda]"`
     import cupy
     import cupyx
-    import cupyx.scipy.special
 except ImportError:  # no CuPy, or CuPy without a working CUDA
     cupy = None
 
@@ -201,15 +199,13 @@ def blocks_of(*arrays):
         yield tuple(f[start:start + BLOCK] for f in flats)
 
 
-_erf_scalar = numpy.vectorize(math.erf, otypes=[numpy.float64])
-
-
-def erf(x):
-    """The error function, elementwise, in x's dtype."""
-    if device_of(x) == "cuda":
-        return cupyx.scipy.special.erf(x)
-    # NumPy has no erf; math.erf is exact to double precision.
-    return _erf_scalar(x).astype(x.dtype, copy=False)
+def scatter_extreme(target, index, values, smallest):
+    """target[index] = max(target[index], values) (min with `smallest`), in place,
+    taking every repeat of an index into account."""
+    if device_of(target) == "cuda":
+        (cupyx.scatter_min if smallest else cupyx.scatter_max)(target, index, values)
+    else:
+        (numpy.minimum if smallest else numpy.maximum).at(target, index, values)
 
 
 def new_generator(seed, device):
@@ -264,3 +260,9 @@ def cupy_nccl():
         raise RuntimeError("this CuPy was built without NCCL: install NCCL for your CUDA "
                            "version (pip install nvidia-nccl-cu12), or train on the CPU with MPI")
     return cupy, nccl
+
+
+__all__ = ["cuda_available", "normalize_device", "get_default_device", "set_default_device",
+           "require_cuda", "array_module_for", "get_array_module", "is_array",
+           "device_of", "to_device", "to_numpy", "scatter_add", "scatter_extreme",
+           "blockwise", "blocks_of", "new_generator", "keep_freed_memory", "cupy_nccl"]

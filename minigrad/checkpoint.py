@@ -320,3 +320,7 @@ def identify_foreign_file(path):
         return ("a safetensors file (a Hugging Face model directory loads with "
                 "models.GPT.from_pretrained)")
     return None
+
+
+__all__ = ["CheckpointError", "save_arrays", "load_arrays", "read_metadata", "atomic_write",
+           "identify_foreign_file"]

@@ -72,5 +72,108 @@ def randint(low, high, size, device=None, generator=None):
     return Tensor(generator.integers(low, high, tuple(size)))
 
 
+# --- more of torch's creation functions ------------------------------------------------
+
+def empty(*size, dtype=None, device=None, requires_grad=False):
+    """An uninitialized tensor (its values are whatever memory held)."""
+    return _new(lambda xp, s, d: xp.empty(s, d), size, dtype, device, requires_grad)
+
+
+def empty_like(x, dtype=None, requires_grad=False):
+    return empty(x.shape, dtype=dtype or x.dtype, device=x.device, requires_grad=requires_grad)
+
+
+def full_like(x, value, dtype=None, requires_grad=False):
+    return full(x.shape, value, dtype=dtype or x.dtype, device=x.device,
+                requires_grad=requires_grad)
+
+
+def randn_like(x, dtype=None, requires_grad=False, generator=None):
+    return randn(x.shape, dtype=dtype or x.dtype, device=x.device, requires_grad=requires_grad,
+                 generator=generator)
+
+
+def rand_like(x, dtype=None, requires_grad=False, generator=None):
+    return rand(x.shape, dtype=dtype or x.dtype, device=x.device, requires_grad=requires_grad,
+                generator=generator)
+
+
+def randint_like(x, low, high=None, generator=None):
+    if high is None:
+        low, high = 0, low
+    return randint(low, high, x.shape, device=x.device, generator=generator)
+
+
+def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+    """The n x m identity matrix (m defaults to n)."""
+    m = n if m is None else m
+    return _new(lambda xp, s, d: xp.eye(n, m, dtype=d), (), dtype, device, requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    """`steps` evenly spaced values from start to end, both included."""
+    if steps < 0:
+        raise ValueError(f"linspace: steps must be non-negative, got {steps}")
+    return _new(lambda xp, s, d: xp.linspace(start, end, steps, dtype=d), (), dtype, device,
+                requires_grad)
+
+
+def logspace(start, end, steps, base=10.0, dtype=None, device=None, requires_grad=False):
+    """base ** linspace(start, end, steps)."""
+    return _new(lambda xp, s, d: xp.logspace(start, end, steps, base=base, dtype=d), (), dtype,
+                device, requires_grad)
+
+
+def randperm(n, device=None, generator=None):
+    """A random permutation of 0..n-1 (int64), for shuffling a dataset."""
+    device = backend.normalize_device(device)
+    generator = generator or mg_random.default_generator(device)
+    keys = generator.random((n,), dtype="float64")
+    return Tensor(backend.get_array_module(keys).argsort(keys).astype("int64"))
+
+
+def from_numpy(array):
+    """A tensor sharing the NumPy array's memory and dtype (torch.from_numpy)."""
+    if not isinstance(array, backend.numpy.ndarray):
+        raise TypeError(f"from_numpy needs a numpy.ndarray, got {type(array).__name__}")
+    return Tensor(array)
+
+
+def multinomial(probs, num_samples, replacement=False, generator=None):
+    """Draw category indices from the (unnormalized, non-negative) weights in the last axis
+    of probs (1-D or 2-D), as torch.multinomial; int64 of shape (..., num_samples)."""
+    weights = backend.to_numpy(probs.data if isinstance(probs, Tensor)
+                               else backend.numpy.asarray(probs))
+    if (weights.ndim not in (1, 2) or (weights < 0).any()
+            or not backend.numpy.isfinite(weights).all()):
+        raise ValueError("multinomial needs finite, non-negative weights of 1 or 2 dimensions, "
+                         f"got shape {weights.shape}")
+    rows = weights.reshape(-1, weights.shape[-1]).astype(backend.numpy.float64)
+    if (rows.sum(axis=1) <= 0).any():
+        raise ValueError("multinomial: a row of weights sums to zero")
+    if not replacement and num_samples > (rows > 0).sum(axis=1).min():
+        raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement "
+                         f"from {int((rows > 0).sum(axis=1).min())} non-zero weights")
+    generator = generator or mg_random.default_generator("cpu")
+    picks = []
+    for row in rows:
+        p = row / row.sum()
+        if replacement:  # inverse CDF of uniform draws
+            u = generator.random((num_samples,), dtype="float64")
+            picks.append(backend.numpy.searchsorted(backend.numpy.cumsum(p), u, side="right")
+                         .clip(0, len(p) - 1))
+        else:  # Gumbel top-k: the k largest log p + Gumbel noise are a draw without replacement
+            u = generator.random(p.shape, dtype="float64")
+            with backend.numpy.errstate(divide="ignore"):
+                keys = backend.numpy.log(p) - backend.numpy.log(-backend.numpy.log1p(-u))
+            picks.append(backend.numpy.argsort(-keys, kind="stable")[:num_samples])
+    out = backend.numpy.stack(picks).astype(backend.numpy.int64)
+    out = out.reshape(weights.shape[:-1] + (num_samples,))
+    device = probs.device if isinstance(probs, Tensor) else "cpu"
+    return Tensor(backend.to_device(out, device))
+
+
 __all__ = ["float16", "float32", "float64", "int32", "int64", "bool_", "tensor",
-           "zeros", "ones", "full", "zeros_like", "ones_like", "arange", "randn", "rand", "randint"]
+           "zeros", "ones", "full", "zeros_like", "ones_like", "arange", "randn", "rand", "randint",
+           "empty", "empty_like", "full_like", "randn_like", "rand_like", "randint_like", "eye",
+           "linspace", "logspace", "from_numpy", "multinomial", "randperm"]

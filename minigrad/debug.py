@@ -74,3 +74,6 @@ class profile:
     def __exit__(self, *exc):
         self.profiler.wall += time.perf_counter() - self.started
         autograd._set_profiler(self.previous)
+
+
+__all__ = ["detect_anomaly", "Profiler", "profile"]

@@ -40,6 +40,10 @@ HOW_TO_INSTALL_MPI = (
     "provides mpirun), then start one process per rank with mpirun -n 2 python ...")
 
 
+__all__ = ["DistributedError", "ProcessGroup", "SingleProcessGroup", "MPIGroup", "NCCLGroup",
+           "import_mpi", "process_group", "launched_by_mpirun", "rank_slice", "count_targets",
+           "DataParallel"]
+
 class DistributedError(RuntimeError):
     """A process group cannot be made, or is used in a way that would hang or diverge."""
 

@@ -17,6 +17,15 @@ class Generator:
         self.seed = seed
         self._rng = backend.new_generator(seed, self.device)
 
+    def manual_seed(self, seed):
+        """Restart this stream from `seed` (torch's Generator.manual_seed); returns self."""
+        self.seed = int(seed)
+        self._rng = backend.new_generator(self.seed, self.device)
+        return self
+
+    def initial_seed(self):
+        return self.seed
+
     def random(self, shape, dtype="float32"):
         """Uniform numbers in [0, 1)."""
         return self._rng.random(shape, dtype=dtype)
@@ -49,3 +58,6 @@ def default_generator(device="cpu"):
     if device not in _default_generators:
         _default_generators[device] = Generator(_DEFAULT_SEED, device)
     return _default_generators[device]
+
+
+__all__ = ["Generator", "manual_seed", "default_generator"]

@@ -6,7 +6,10 @@ forward and backward live.
 import numbers
 
 from . import autograd, backend
+from . import random as mg_random
 from .ops import arithmetic, conversion, elementwise, indexing, nn, reductions, shape
+from .ops import layout, scans
+from .ops.names import torch_names
 
 
 class Tensor:
@@ -55,6 +58,15 @@ class Tensor:
     device = property(lambda self: backend.device_of(self._data))
     xp = property(lambda self: backend.get_array_module(self._data), doc="numpy or cupy")
     is_leaf = property(lambda self: self.creator is None)
+    grad_fn = property(lambda self: self.creator, doc="the Function that made this tensor "
+                       "(None for a leaf), torch's name for creator")
+    is_cuda = property(lambda self: self.device == "cuda")
+    mT = property(lambda self: shape.swapaxes(self, -1, -2), doc="the last two axes swapped")
+
+    def dim(self):
+        return self._data.ndim
+
+    ndimension = dim
 
     @property
     def T(self):
@@ -199,11 +211,13 @@ class Tensor:
         self._version_cell[0] += 1
         return self
 
-    def add_(self, other):
-        return self._inplace(lambda a: a.__iadd__(_raw(other)))
+    def add_(self, other, alpha=1):
+        return self._inplace(lambda a: a.__iadd__(_raw(other) if alpha == 1 else
+                                                  _raw(other) * alpha))
 
-    def sub_(self, other):
-        return self._inplace(lambda a: a.__isub__(_raw(other)))
+    def sub_(self, other, alpha=1):
+        return self._inplace(lambda a: a.__isub__(_raw(other) if alpha == 1 else
+                                                  _raw(other) * alpha))
 
     def mul_(self, other):
         return self._inplace(lambda a: a.__imul__(_raw(other)))
@@ -219,6 +233,29 @@ class Tensor:
 
     def copy_(self, source):
         return self._inplace(lambda a: a.__setitem__(Ellipsis, _raw(source)))
+
+    def clamp_(self, min=None, max=None):  # noqa: A002 - torch's argument names
+        return self._inplace(lambda a: self.xp.clip(a, min, max, out=a))
+
+    clip_ = clamp_
+
+    def neg_(self):
+        return self._inplace(lambda a: self.xp.negative(a, out=a))
+
+    def masked_fill_(self, mask, value):
+        return self._inplace(lambda a: a.__setitem__(self.xp.broadcast_to(_raw(mask), a.shape),
+                                                     value))
+
+    def normal_(self, mean=0.0, std=1.0, generator=None):
+        """Fill with normal samples (from minigrad's seedable generators)."""
+        source = generator or mg_random.default_generator(self.device)
+        return self._inplace(lambda a: a.__setitem__(Ellipsis, source.normal(a.shape, std, mean,
+                                                                             dtype=a.dtype)))
+
+    def uniform_(self, a=0.0, b=1.0, generator=None):
+        source = generator or mg_random.default_generator(self.device)
+        return self._inplace(lambda x: x.__setitem__(
+            Ellipsis, source.random(x.shape, dtype=x.dtype) * (b - a) + a))
 
     __iadd__, __isub__, __imul__, __itruediv__ = add_, sub_, mul_, div_
 
@@ -316,20 +353,25 @@ class Tensor:
     def clip(self, low=None, high=None):
         return elementwise.clip(self, low, high)
 
+    @torch_names
     def sum(self, axis=None, keepdims=False):
         return reductions.sum(self, axis, keepdims)
 
+    @torch_names
     def mean(self, axis=None, keepdims=False):
         return reductions.mean(self, axis, keepdims)
 
-    def max(self, axis=None, keepdims=False):
-        return reductions.max(self, axis, keepdims)
+    def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """x.max(): the largest element; x.max(dim) -> (values, indices) as in torch;
+        x.max(axis=...) -> values only, as in NumPy; x.max(other) -> maximum."""
+        return reductions.max(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def min(self, axis=None, keepdims=False):
-        return reductions.min(self, axis, keepdims)
+    def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return reductions.min(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def var(self, axis=None, keepdims=False, ddof=0):
-        return reductions.var(self, axis, keepdims, ddof)
+    @torch_names
+    def var(self, axis=None, keepdims=False, ddof=0, **torch_style):
+        return reductions.var(self, axis, keepdims, ddof, **torch_style)
 
     def sum_to(self, target_shape):
         return reductions.sum_to(self, target_shape)
@@ -337,8 +379,35 @@ class Tensor:
     def reshape(self, *new_shape):
         return shape.reshape(self, *new_shape)
 
-    def flatten(self):
-        return shape.reshape(self, -1)
+    def view(self, *new_shape):
+        """reshape (torch's view; here a copy when NumPy cannot make a view, never an error)."""
+        return shape.reshape(self, *new_shape)
+
+    def view_as(self, other):
+        return shape.reshape(self, other.shape)
+
+    reshape_as = view_as
+
+    def expand_as(self, other):
+        return shape.broadcast_to(self, other.shape)
+
+    def new_zeros(self, *size):
+        return Tensor(self.xp.zeros(_sizes(size), self.dtype))
+
+    def new_ones(self, *size):
+        return Tensor(self.xp.ones(_sizes(size), self.dtype))
+
+    def new_full(self, size, value):
+        return Tensor(self.xp.full(tuple(size), value, self.dtype))
+
+    def new_tensor(self, data):
+        return tensor(data, dtype=self.dtype, device=self.device)
+
+    def clamp(self, min=None, max=None):  # noqa: A002 - torch's argument names
+        return elementwise.clip(self, min, max)
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        return layout.flatten(self, start_dim, end_dim)
 
     def permute(self, *axes):
         return shape.permute(self, *axes)
@@ -356,15 +425,19 @@ class Tensor:
     def expand(self, *sizes):
         return shape.expand(self, *sizes)
 
+    @torch_names
     def squeeze(self, axis=None):
         return shape.squeeze(self, axis)
 
+    @torch_names
     def unsqueeze(self, axis):
         return shape.unsqueeze(self, axis)
 
+    @torch_names
     def softmax(self, axis=-1):
         return nn.softmax(self, axis)
 
+    @torch_names
     def log_softmax(self, axis=-1):
         return nn.log_softmax(self, axis)
 
@@ -380,22 +453,326 @@ class Tensor:
     def double(self):
         return conversion.astype(self, backend.numpy.float64)
 
-    def to(self, device_or_dtype):
-        """Move to 'cpu' / 'cuda', or cast to a dtype."""
-        if isinstance(device_or_dtype, str) and device_or_dtype.split(":")[0] in ("cpu", "cuda"):
-            return conversion.to_device(self, device_or_dtype)
-        try:
-            dtype = backend.numpy.dtype(device_or_dtype)
-        except TypeError:
-            raise ValueError(f"unknown device or dtype {device_or_dtype!r}: expected 'cpu', "
-                             "'cuda', 'cuda:N' or a NumPy dtype") from None
-        return conversion.astype(self, dtype)
+    def to(self, *args, device=None, dtype=None):
+        """Move to 'cpu' / 'cuda' and/or cast: to('cuda'), to(float64), to('cpu', float16),
+        to(dtype=...), to(other_tensor) (other's device and dtype)."""
+        for arg in args:
+            if isinstance(arg, Tensor):
+                device, dtype = arg.device, arg.dtype
+            elif isinstance(arg, str) and arg.split(":")[0] in ("cpu", "cuda"):
+                device = arg
+            elif arg is not None:
+                dtype = _dtype_or_error(arg)
+        out = self if device is None else conversion.to_device(self, device)
+        return out if dtype is None else conversion.astype(out, dtype)
+
+    def half(self):
+        return conversion.astype(self, backend.numpy.float16)
+
+    def long(self):
+        return conversion.astype(self, backend.numpy.int64)
+
+    def int(self):
+        return conversion.astype(self, backend.numpy.int32)
+
+    def bool(self):
+        return conversion.astype(self, backend.numpy.bool_)
+
+    def type_as(self, other):
+        return conversion.astype(self, other.dtype)
+
+    def type(self, dtype=None):
+        """The dtype's name with no argument, else a cast (torch's Tensor.type)."""
+        return str(self.dtype) if dtype is None else conversion.astype(self, dtype)
 
     def cpu(self):
         return conversion.to_device(self, "cpu")
 
     def cuda(self):
         return conversion.to_device(self, "cuda")
+
+
+    # --- PyTorch's elementwise methods and operators (minigrad.ops.elementwise) ---------
+
+    def __floordiv__(self, other):
+        return elementwise.floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return elementwise.floor_divide(other, self)
+
+    def __mod__(self, other):
+        return elementwise.remainder(self, other)
+
+    def __rmod__(self, other):
+        return elementwise.remainder(other, self)
+
+    def __and__(self, other):
+        return elementwise.bitwise_and(self, other)
+
+    __rand__ = __and__
+
+    def __or__(self, other):
+        return elementwise.bitwise_or(self, other)
+
+    __ror__ = __or__
+
+    def __xor__(self, other):
+        return elementwise.bitwise_xor(self, other)
+
+    __rxor__ = __xor__
+
+    def __invert__(self):
+        return elementwise.bitwise_not(self)
+
+    def __abs__(self):
+        return elementwise.abs(self)
+
+    def maximum(self, other):
+        return elementwise.maximum(self, other)
+
+    def minimum(self, other):
+        return elementwise.minimum(self, other)
+
+    def sin(self):
+        return elementwise.sin(self)
+
+    def cos(self):
+        return elementwise.cos(self)
+
+    def tan(self):
+        return elementwise.tan(self)
+
+    def asin(self):
+        return elementwise.asin(self)
+
+    def acos(self):
+        return elementwise.acos(self)
+
+    def atan(self):
+        return elementwise.atan(self)
+
+    def sinh(self):
+        return elementwise.sinh(self)
+
+    def cosh(self):
+        return elementwise.cosh(self)
+
+    def asinh(self):
+        return elementwise.asinh(self)
+
+    def acosh(self):
+        return elementwise.acosh(self)
+
+    def atanh(self):
+        return elementwise.atanh(self)
+
+    def exp2(self):
+        return elementwise.exp2(self)
+
+    def log2(self):
+        return elementwise.log2(self)
+
+    def log10(self):
+        return elementwise.log10(self)
+
+    def log1p(self):
+        return elementwise.log1p(self)
+
+    def expm1(self):
+        return elementwise.expm1(self)
+
+    def rsqrt(self):
+        return elementwise.rsqrt(self)
+
+    def square(self):
+        return elementwise.square(self)
+
+    def sign(self):
+        return elementwise.sign(self)
+
+    def floor(self):
+        return elementwise.floor(self)
+
+    def ceil(self):
+        return elementwise.ceil(self)
+
+    def round(self):
+        return elementwise.round(self)
+
+    def trunc(self):
+        return elementwise.trunc(self)
+
+    def remainder(self, other):
+        return elementwise.remainder(self, other)
+
+    def floor_divide(self, other):
+        return elementwise.floor_divide(self, other)
+
+    def div(self, other, rounding_mode=None):
+        return arithmetic.div(self, other, rounding_mode=rounding_mode)
+
+    def lerp(self, end, weight):
+        return elementwise.lerp(self, end, weight)
+
+    def logaddexp(self, other):
+        return elementwise.logaddexp(self, other)
+
+    def isnan(self):
+        return elementwise.isnan(self)
+
+    def isinf(self):
+        return elementwise.isinf(self)
+
+    def isfinite(self):
+        return elementwise.isfinite(self)
+
+    def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return elementwise.isclose(self, other, rtol, atol, equal_nan)
+
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return elementwise.allclose(self, other, rtol, atol, equal_nan)
+
+    def logical_and(self, other):
+        return elementwise.logical_and(self, other)
+
+    def logical_or(self, other):
+        return elementwise.logical_or(self, other)
+
+    def logical_xor(self, other):
+        return elementwise.logical_xor(self, other)
+
+    def logical_not(self):
+        return elementwise.logical_not(self)
+
+    # --- PyTorch's reductions (minigrad.ops.reductions) ----------------------------------
+
+    @torch_names
+    def amax(self, axis=None, keepdims=False):
+        return reductions.amax(self, axis, keepdims)
+
+    @torch_names
+    def amin(self, axis=None, keepdims=False):
+        return reductions.amin(self, axis, keepdims)
+
+    @torch_names
+    def argmax(self, axis=None, keepdims=False):
+        return reductions.argmax(self, axis, keepdims)
+
+    @torch_names
+    def argmin(self, axis=None, keepdims=False):
+        return reductions.argmin(self, axis, keepdims)
+
+    # --- PyTorch's indexing (minigrad.ops.indexing) ---------------------------------------
+
+    def gather(self, dim, index):
+        return indexing.gather(self, dim, index)
+
+    def scatter(self, dim, index, src):
+        return indexing.scatter(self, dim, index, src)
+
+    def scatter_add(self, dim, index, src):
+        return indexing.scatter_add(self, dim, index, src)
+
+    def scatter_reduce(self, dim, index, src, reduce, include_self=True):
+        return indexing.scatter_reduce(self, dim, index, src, reduce, include_self)
+
+    def index_select(self, dim, index):
+        return indexing.index_select(self, dim, index)
+
+    def masked_select(self, mask):
+        return indexing.masked_select(self, mask)
+
+    def nonzero(self, as_tuple=False):
+        return indexing.nonzero(self, as_tuple)
+
+    # --- more reductions, scans and sorting -----------------------------------------------
+
+    @torch_names
+    def std(self, axis=None, keepdims=False, ddof=0, **torch_style):
+        return reductions.std(self, axis, keepdims, ddof, **torch_style)
+
+    @torch_names
+    def logsumexp(self, axis=None, keepdims=False):
+        return reductions.logsumexp(self, axis, keepdims)
+
+    @torch_names
+    def any(self, axis=None, keepdims=False):
+        return reductions.any(self, axis, keepdims)
+
+    @torch_names
+    def all(self, axis=None, keepdims=False):
+        return reductions.all(self, axis, keepdims)
+
+    @torch_names
+    def prod(self, axis=None, keepdims=False):
+        return scans.prod(self, axis, keepdims)
+
+    @torch_names
+    def cumsum(self, axis):
+        return scans.cumsum(self, axis)
+
+    @torch_names
+    def cumprod(self, axis):
+        return scans.cumprod(self, axis)
+
+    @torch_names
+    def sort(self, axis=-1, descending=False, stable=False):
+        return scans.sort(self, axis, descending, stable)
+
+    @torch_names
+    def argsort(self, axis=-1, descending=False, stable=False):
+        return scans.argsort(self, axis, descending, stable)
+
+    @torch_names
+    def topk(self, k, axis=-1, largest=True, sorted=True):  # noqa: A002 - torch's name
+        return scans.topk(self, k, axis, largest, sorted)
+
+    # --- torch's layout ops ----------------------------------------------------------------
+
+    def flip(self, *dims):
+        return layout.flip(self, dims[0] if len(dims) == 1 else dims)
+
+    def roll(self, shifts, dims=None):
+        return layout.roll(self, shifts, dims)
+
+    def repeat(self, *sizes):
+        return layout.repeat(self, *sizes)
+
+    def tile(self, reps):
+        return layout.tile(self, reps)
+
+    def repeat_interleave(self, repeats, dim=None):
+        return layout.repeat_interleave(self, repeats, dim)
+
+    def tril(self, diagonal=0):
+        return layout.tril(self, diagonal)
+
+    def triu(self, diagonal=0):
+        return layout.triu(self, diagonal)
+
+    def diagonal(self, offset=0, dim1=0, dim2=1):
+        return layout.diagonal(self, offset, dim1, dim2)
+
+    def diag(self, diagonal=0):
+        return layout.diag(self, diagonal)
+
+    def unflatten(self, dim, sizes):
+        return layout.unflatten(self, dim, sizes)
+
+    def movedim(self, source, destination):
+        return layout.movedim(self, source, destination)
+
+    def clone(self):
+        return layout.clone(self)
+
+    def contiguous(self):
+        return layout.contiguous(self)
+
+    def chunk(self, chunks, dim=0):
+        return shape.chunk(self, chunks, dim)
+
+    def split(self, split_size_or_sections, dim=0):
+        return shape.split(self, split_size_or_sections, dim)
 
 
 def run_hooks(hooks, grad):
@@ -411,6 +788,15 @@ def run_hooks(hooks, grad):
     return grad
 
 
+def _dtype_or_error(value):
+    """A NumPy dtype for `value`, or a ValueError saying it is neither a device nor a dtype."""
+    try:
+        return backend.numpy.dtype(value)
+    except TypeError:
+        raise ValueError(f"unknown device or dtype {value!r}: expected 'cpu', 'cuda', 'cuda:N' "
+                         "or a NumPy dtype") from None
+
+
 class _HookHandle:
     def __init__(self, tensor, hook):
         self.tensor, self.hook = tensor, hook
@@ -421,6 +807,10 @@ class _HookHandle:
 
 def _raw(value):
     return value.data if isinstance(value, Tensor) else value
+
+
+def _sizes(size):
+    return tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
 
 
 # --- making tensors ---------------------------------------------------------------------
@@ -476,3 +866,6 @@ def as_tensor(value, like=None):
             dtype = backend.numpy.float32
         return Tensor(like.xp.asarray(value, dtype=dtype))
     return tensor(value)
+
+
+__all__ = ["Tensor", "tensor", "as_tensor"]

@@ -287,3 +287,6 @@ def graph_text(root, params=None, max_depth=60):
 def print_graph(root, params=None, max_depth=60):
     """Print graph_text(root): the graph as a tree of ops and shapes."""
     print(graph_text(root, params, max_depth))
+
+
+__all__ = ["to_dot", "render", "graph_text", "print_graph", "Rendered"]

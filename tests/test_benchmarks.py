@@ -77,3 +77,11 @@ def test_nanogpt_comparison_prints_both_thread_counts():
     words = out.split("loss at warm-up step 2: minigrad ")[1].split()
     ours, theirs = float(words[0].rstrip(",")), float(words[2])
     assert abs(ours - theirs) < 1e-3  # the same weights and batch (GELU forms differ slightly)
+
+
+def test_gelu_benchmark_prints_both_forms_and_erf_accuracy():
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "bench_gelu.py"), "--size", "20000",
+                           "--repeats", "1"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    assert "approximate='none'" in done.stdout and "x tanh" in done.stdout
+    assert "ulp on" in done.stdout and "load average:" in done.stdout

@@ -692,6 +692,489 @@ OPS = [
            None, unary(), gradgrad=True),
 ]
 
+# --- PyTorch's names (issue 12) --------------------------------------------------------------
+
+def inside_unit(rng, shape):
+    return rng.uniform(-0.9, 0.9, size=shape)
+
+
+def above_one(rng, shape):
+    return rng.uniform(1.2, 3.0, size=shape)
+
+
+def above_minus_half(rng, shape):
+    return rng.uniform(-0.5, 2.0, size=shape)
+
+
+KINKS = np.array([-3.0, -1.0, 0.0, 1.0, 3.0, 6.0])  # where hardtanh, relu6, hardsigmoid... bend
+
+
+def away_from_kinks(rng, shape):
+    """Wide values (past +-3 and 6 too), none within 0.1 of a kink."""
+    values = rng.uniform(-4.5, 7.0, size=shape)
+    near = np.abs(values[..., None] - KINKS).min(axis=-1) < 0.1
+    return np.where(near, values + 0.25, values)
+
+
+def off_integers(rng, shape):
+    """Values at least 0.1 from an integer and a half-integer (floor, round: steps there)."""
+    return rng.integers(-3, 3, size=shape) + rng.choice([0.15, 0.3, 0.65, 0.85], size=shape)
+
+
+@st.composite
+def dim_keepdim(draw, min_dims=1):
+    """One axis as torch's dim=, keepdim= (a draw of the int or the keyword spelling)."""
+    shape = draw(shapes(min_dims=min_dims))
+    return Draw((shape,), dict(dim=draw(st.integers(-len(shape), len(shape) - 1)),
+                               keepdim=draw(st.booleans())))
+
+
+def np_softplus(x, beta=1.0):
+    return np.logaddexp(0.0, beta * x) / beta
+
+
+def np_elu(x, alpha=1.0):
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+
+
+def np_hardsigmoid(x):
+    return np.clip(x / 6.0 + 0.5, 0.0, 1.0)
+
+
+def np_max_values(x, dim, keepdim):
+    return np.take_along_axis(x, np.expand_dims(x.argmax(axis=dim), dim), dim).squeeze(
+        axis=() if keepdim else dim)
+
+
+def np_min_values(x, dim, keepdim):
+    return np.min(x, axis=dim, keepdims=keepdim)
+
+
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+OPS += [
+    # dim= / keepdim= spellings
+    OpCase("sum(dim=, keepdim=)", lambda x, **p: x.sum(**p),
+           lambda x, dim, keepdim: x.sum(axis=dim, keepdims=keepdim), dim_keepdim(),
+           gradgrad=True),
+    OpCase("mean(x, dim=, keepdim=)", lambda x, **p: mg.mean(x, **p),
+           lambda x, dim, keepdim: x.mean(axis=dim, keepdims=keepdim), dim_keepdim()),
+    OpCase("var(dim=, correction=1)", lambda x, **p: x.var(**p, correction=1),
+           lambda x, dim, keepdim: x.var(axis=dim, keepdims=keepdim, ddof=1),
+           dim_keepdim().filter(lambda d: d.shapes[0][d.params["dim"]] > 1)),
+    OpCase("softmax(dim=)", lambda x, axis: mg.softmax(x, dim=axis), np_softmax, softmax_axis()),
+    OpCase("max(x, dim) values", lambda x, dim, keepdim: x.max(dim, keepdim).values,
+           np_max_values, dim_keepdim(), each(distinct), gradgrad=True),
+    OpCase("min(x, dim=, keepdim=) values", lambda x, **p: mg.min(x, **p)[0], np_min_values,
+           dim_keepdim(), each(distinct)),
+    OpCase("max(x, y) is maximum", lambda x, y: mg.max(x, y), np.maximum, broadcasting()),
+    OpCase("amax", lambda x, **p: mg.amax(x, **p), lambda x, **p: x.max(**p), reduction(),
+           each(distinct)),
+    OpCase("amin", lambda x, **p: x.amin(**p), lambda x, **p: x.min(**p), reduction(),
+           each(distinct)),
+    # elementwise math
+    binary("maximum", mg.maximum, np.maximum),
+    binary("minimum", lambda x, y: x.minimum(y), np.minimum),
+    elementwise("sin", mg.sin, np.sin),
+    elementwise("cos", lambda x: x.cos(), np.cos),
+    elementwise("tan", mg.tan, np.tan, inside_unit),
+    elementwise("asin", mg.asin, np.arcsin, inside_unit),
+    elementwise("acos", lambda x: x.acos(), np.arccos, inside_unit),
+    elementwise("atan", mg.atan, np.arctan),
+    elementwise("sinh", mg.sinh, np.sinh),
+    elementwise("cosh", mg.cosh, np.cosh),
+    elementwise("asinh", mg.asinh, np.arcsinh),
+    elementwise("acosh", mg.acosh, np.arccosh, above_one),
+    elementwise("atanh", mg.atanh, np.arctanh, inside_unit),
+    elementwise("exp2", mg.exp2, np.exp2),
+    elementwise("log2", mg.log2, np.log2, positive),
+    elementwise("log10", lambda x: x.log10(), np.log10, positive),
+    elementwise("log1p", mg.log1p, np.log1p, above_minus_half),
+    elementwise("expm1", mg.expm1, np.expm1),
+    elementwise("rsqrt", mg.rsqrt, lambda x: 1.0 / np.sqrt(x), positive),
+    elementwise("square", mg.square, np.square),
+    elementwise("sign", mg.sign, np.sign, away_from_zero),
+    elementwise("floor", mg.floor, np.floor, off_integers),
+    elementwise("ceil", lambda x: x.ceil(), np.ceil, off_integers),
+    elementwise("round", mg.round, np.round, off_integers),
+    elementwise("trunc", mg.trunc, np.trunc, off_integers),
+    binary("x // y floor_divide", lambda x, y: x // y, np.floor_divide, off_integers,
+           away_from_zero),
+    binary("x % y remainder", lambda x, y: x % y, np.remainder, off_integers, away_from_zero),
+    binary("fmod", mg.fmod, np.fmod, off_integers, away_from_zero),
+    binary("div rounding_mode='trunc'", lambda x, y: x.div(y, rounding_mode="trunc"),
+           lambda x, y: np.trunc(x / y), off_integers, away_from_zero),
+    OpCase("lerp", mg.lerp, lambda a, b, w: a + w * (b - a), broadcasting(3), gradgrad=True),
+    binary("logaddexp", mg.logaddexp, np.logaddexp),
+    binary("logaddexp2", mg.logaddexp2, np.logaddexp2),
+    # activations
+    elementwise("silu", mg.silu, lambda x: x * np_sigmoid(x)),
+    elementwise("softplus", mg.softplus, np_softplus),
+    elementwise("softplus(beta=2)", lambda x: mg.softplus(x, beta=2.0),
+                lambda x: np_softplus(x, 2.0)),
+    elementwise("elu", mg.elu, np_elu, away_from_kinks),
+    elementwise("selu", mg.selu, lambda x: SELU_SCALE * np_elu(x, SELU_ALPHA), away_from_kinks),
+    elementwise("celu(alpha=0.5)", lambda x: mg.celu(x, 0.5),
+                lambda x: np.where(x > 0, x, 0.5 * np.expm1(np.minimum(x, 0) / 0.5)),
+                away_from_kinks),
+    elementwise("leaky_relu", lambda x: mg.leaky_relu(x, 0.1),
+                lambda x: np.where(x > 0, x, 0.1 * x), away_from_kinks),
+    elementwise("relu6", mg.relu6, lambda x: np.clip(x, 0, 6), away_from_kinks),
+    elementwise("hardtanh", mg.hardtanh, lambda x: np.clip(x, -1, 1), away_from_kinks),
+    elementwise("hardsigmoid", mg.hardsigmoid, np_hardsigmoid, away_from_kinks),
+    elementwise("hardswish", mg.hardswish, lambda x: x * np_hardsigmoid(x), away_from_kinks),
+    elementwise("mish", mg.mish, lambda x: x * np.tanh(np_softplus(x))),
+    elementwise("softsign", mg.softsign, lambda x: x / (1 + np.abs(x)), away_from_zero),
+    elementwise("logsigmoid", mg.logsigmoid, lambda x: -np_softplus(-x)),
+    elementwise("tanhshrink", mg.tanhshrink, lambda x: x - np.tanh(x)),
+    OpCase("softmin", lambda x, axis: mg.softmin(x, dim=axis), lambda x, axis: np_softmax(-x, axis),
+           softmax_axis(), gradgrad=True),
+]
+
+
+@st.composite
+def along_index(draw, smaller=True):
+    """x's shape, a dim, and an index shape no larger than x off that dim (torch.gather)."""
+    shape = draw(shapes(min_dims=1))
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    index = [draw(st.integers(1, n)) if smaller else n for n in shape]
+    index[dim] = draw(st.integers(1, 4))
+    return Draw((shape, tuple(index)), dict(dim=dim))
+
+
+def along_inputs(distinct_src=False, src=False):
+    def make(rng, draw):
+        shape, index_shape = draw.shapes[:2]
+        dim = draw.params["dim"]
+        arrays = [rng.normal(size=shape), rng.integers(0, shape[dim], size=index_shape)]
+        if src:
+            draw_src = distinct if distinct_src else normal
+            arrays.append(draw_src(rng, index_shape))
+        return arrays
+    return make
+
+
+@st.composite
+def along_with_src(draw, unique=False):
+    """x, index, src for scatter: index of rank x; unique: no place is written twice."""
+    shape = draw(shapes(min_dims=1))
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    index = list(shape)
+    if unique:  # a permutation of positions along dim is drawn in the inputs
+        index[dim] = draw(st.integers(1, shape[dim]))
+    else:
+        index[dim] = draw(st.integers(1, 4))
+    return Draw((shape, tuple(index), tuple(index)), dict(dim=dim))
+
+
+def unique_along_inputs(rng, draw):
+    shape, index_shape, _ = draw.shapes
+    dim = draw.params["dim"] % len(shape)
+    picks = np.stack([rng.permutation(shape[dim])[:index_shape[dim]]
+                      for _ in range(math.prod(index_shape) // index_shape[dim])])
+    index = np.moveaxis(picks.reshape(np.delete(index_shape, dim).tolist() + [index_shape[dim]]),
+                        -1, dim)
+    return [rng.normal(size=shape), index, rng.normal(size=index_shape)]
+
+
+def np_gather(x, index, dim):
+    key = list(np.indices(index.shape, sparse=True))
+    key[dim] = index
+    return x[tuple(key)]
+
+
+def np_scatter(x, index, src, dim, add=False):
+    out = x.copy()
+    key = list(np.indices(index.shape, sparse=True))
+    key[dim] = index
+    if add:
+        np.add.at(out, tuple(key), src)
+    else:
+        out[tuple(key)] = src
+    return out
+
+
+def np_scatter_amax(x, index, src, dim):
+    out = x.copy()
+    key = list(np.indices(index.shape, sparse=True))
+    key[dim] = index
+    np.maximum.at(out, tuple(key), src)
+    return out
+
+
+def np_scatter_mean(x, index, src, dim):
+    total = np_scatter(x, index, src, dim, add=True)
+    count = np_scatter(np.ones_like(x), index, np.ones_like(src), dim, add=True)
+    return total / count
+
+
+@st.composite
+def one_axis(draw, min_side=1):
+    shape = draw(shapes(min_dims=1, min_side=min_side))
+    return Draw((shape,), dict(dim=draw(st.integers(-len(shape), len(shape) - 1))))
+
+
+@st.composite
+def pad_widths(draw, mode):
+    shape = draw(shapes(min_dims=1, min_side=2 if mode == "reflect" else 1))
+    pairs = draw(st.integers(1, len(shape)))
+    pad = []
+    for k in range(pairs):
+        limit = shape[len(shape) - 1 - k] - 1 if mode == "reflect" else 3
+        pad += [draw(st.integers(0, limit)), draw(st.integers(0, limit))]
+    return Draw((shape,), dict(pad=tuple(pad)))
+
+
+def np_pad(x, pad, mode="constant"):
+    widths = [(0, 0)] * x.ndim
+    for k in range(len(pad) // 2):
+        widths[x.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
+    return np.pad(x, widths, mode={"replicate": "edge"}.get(mode, mode))
+
+
+@st.composite
+def matrix_batch(draw):
+    shape = draw(shapes(min_dims=2))
+    return Draw((shape,), dict(diagonal=draw(st.integers(-3, 3))))
+
+
+@st.composite
+def einsum_case(draw):
+    """A random contraction of two operands over letters drawn from 'abcd'."""
+    letters = "abcd"
+    a = "".join(draw(st.permutations(letters))[:draw(st.integers(1, 3))])
+    b = "".join(draw(st.permutations(letters))[:draw(st.integers(1, 3))])
+    sizes = {c: draw(st.integers(1, 3)) for c in letters}
+    pool = sorted(set(a + b))
+    out = "".join(draw(st.permutations(pool))[:draw(st.integers(0, len(pool)))])
+    return Draw((tuple(sizes[c] for c in a), tuple(sizes[c] for c in b)),
+                dict(equation=f"{a},{b}->{out}"))
+
+
+def np_sort_values(x, dim, descending=False):
+    order = np.argsort(-x if descending else x, axis=dim, kind="stable")
+    return np.take_along_axis(x, order, dim)
+
+
+def np_topk(x, dim, k, largest):
+    return np.take_along_axis(x, np.argsort(-x if largest else x, axis=dim, kind="stable"),
+                              dim).take(np.arange(k), axis=dim)
+
+
+@st.composite
+def topk_case(draw):
+    shape = draw(shapes(min_dims=1))
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    return Draw((shape,), dict(dim=dim, k=draw(st.integers(0, shape[dim])),
+                               largest=draw(st.booleans())))
+
+
+def with_zeros(rng, shape):
+    """Normal values with about a third of them exactly zero (prod's hard case)."""
+    values = rng.normal(size=shape)
+    return np.where(rng.random(shape) < 0.3, 0.0, values)
+
+
+OPS += [
+    # reductions and scans
+    # ddof=1 draws reduce over at least 2 elements: sqrt's gradient at a zero variance is inf
+    OpCase("std correction=1", lambda x, ddof, **p: x.std(**p, correction=ddof),
+           lambda x, **p: x.std(**p), reduction(min_dims=1, min_side=2, ddof=1), gradgrad=True),
+    OpCase("prod", lambda x, **p: x.prod(**p), lambda x, **p: x.prod(**p), reduction(),
+           gradgrad=True),
+    OpCase("prod with zeros", lambda x, **p: mg.prod(x, **p), lambda x, **p: x.prod(**p),
+           reduction(), each(with_zeros), gradgrad=True),
+    OpCase("logsumexp", lambda x, **p: mg.logsumexp(x, **p),
+           lambda x, axis, keepdims: np.log(np.exp(x).sum(axis=axis, keepdims=keepdims)),
+           reduction(), gradgrad=True),
+    OpCase("cumsum", lambda x, dim: x.cumsum(dim), lambda x, dim: np.cumsum(x, axis=dim),
+           one_axis(), gradgrad=True),
+    OpCase("cumprod", lambda x, dim: mg.cumprod(x, dim=dim), lambda x, dim: np.cumprod(x, axis=dim),
+           one_axis(), each(with_zeros), gradgrad=True),
+    OpCase("sort values", lambda x, dim: x.sort(dim).values, np_sort_values, one_axis(),
+           each(distinct)),
+    OpCase("sort descending values", lambda x, dim: mg.sort(x, dim=dim, descending=True)[0],
+           lambda x, dim: np_sort_values(x, dim, True), one_axis(), each(distinct)),
+    OpCase("topk values", lambda x, **p: mg.topk(x, p["k"], dim=p["dim"], largest=p["largest"])[0],
+           np_topk, topk_case(), each(distinct)),
+    # picks along an axis
+    OpCase("gather", lambda x, i, dim: x.gather(dim, i), lambda x, i, dim: np_gather(x, i, dim),
+           along_index(), along_inputs(), gradgrad=True),
+    OpCase("scatter (no place written twice)", lambda x, i, s, dim: mg.scatter(x, dim, i, s),
+           lambda x, i, s, dim: np_scatter(x, i, s, dim), along_with_src(unique=True),
+           unique_along_inputs, gradgrad=True),
+    OpCase("scatter_add", lambda x, i, s, dim: x.scatter_add(dim, i, s),
+           lambda x, i, s, dim: np_scatter(x, i, s, dim, add=True), along_with_src(),
+           along_inputs(src=True), gradgrad=True),
+    OpCase("scatter_reduce sum", lambda x, i, s, dim: mg.scatter_reduce(x, dim, i, s, "sum"),
+           lambda x, i, s, dim: np_scatter(x, i, s, dim, add=True), along_with_src(),
+           along_inputs(src=True)),
+    OpCase("scatter_reduce mean", lambda x, i, s, dim: mg.scatter_reduce(x, dim, i, s, "mean"),
+           np_scatter_mean, along_with_src(), along_inputs(src=True), gradgrad=True),
+    OpCase("scatter_reduce amax", lambda x, i, s, dim: mg.scatter_reduce(x, dim, i, s, "amax"),
+           np_scatter_amax, along_with_src(), along_inputs(distinct_src=True, src=True)),
+    OpCase("index_select", lambda x: mg.index_select(x, 1, mg.tensor([2, 0, 2])),
+           lambda x: x[:, [2, 0, 2]], fixed((2, 3, 2)), gradgrad=True),
+    OpCase("masked_select", mg.masked_select, lambda x, m: np.broadcast_to(x, m.shape)[m],
+           fixed((3, 1), (3, 4)), each(normal, boolean)),
+    # layout
+    OpCase("flip", lambda x, dim: x.flip(dim), lambda x, dim: np.flip(x, dim), one_axis()),
+    OpCase("flip two dims", lambda x: mg.flip(x, (0, -1)), lambda x: np.flip(x, (0, -1)),
+           fixed((2, 3, 2))),
+    OpCase("roll", lambda x, dim: mg.roll(x, 2, dim), lambda x, dim: np.roll(x, 2, dim),
+           one_axis()),
+    OpCase("roll flat", lambda x: x.roll(-1), lambda x: np.roll(x, -1), unary(min_dims=1)),
+    OpCase("repeat", lambda x: x.repeat(2, 1, 3), lambda x: np.tile(x, (2, 1, 3)),
+           fixed((2, 3)), gradgrad=True),
+    OpCase("tile", lambda x: mg.tile(x, (2,)), lambda x: np.tile(x, (2,)), unary(min_dims=1)),
+    OpCase("repeat_interleave", lambda x, dim: mg.repeat_interleave(x, 2, dim),
+           lambda x, dim: np.repeat(x, 2, dim), one_axis()),
+    OpCase("repeat_interleave counts", lambda x: x.repeat_interleave(mg.tensor([1, 0, 3]), 0),
+           lambda x: np.repeat(x, [1, 0, 3], 0), fixed((3, 2))),
+    OpCase("pad constant", lambda x, pad: mg.pad(x, pad, value=0.0), np_pad,
+           pad_widths("constant")),
+    OpCase("pad reflect", lambda x, pad: mg.pad(x, pad, "reflect"),
+           lambda x, pad: np_pad(x, pad, "reflect"), pad_widths("reflect")),
+    OpCase("pad replicate", lambda x, pad: mg.pad(x, pad, "replicate"),
+           lambda x, pad: np_pad(x, pad, "replicate"), pad_widths("replicate")),
+    OpCase("tril", lambda x, diagonal: x.tril(diagonal), lambda x, diagonal: np.tril(x, diagonal),
+           matrix_batch()),
+    OpCase("triu", lambda x, diagonal: mg.triu(x, diagonal),
+           lambda x, diagonal: np.triu(x, diagonal), matrix_batch()),
+    OpCase("diagonal", lambda x: mg.diagonal(x, 1, 0, 2),
+           lambda x: np.diagonal(x, 1, 0, 2), fixed((3, 2, 4))),
+    OpCase("diag of a vector", lambda x: mg.diag(x, -1), lambda x: np.diag(x, -1), fixed((3,)),
+           gradgrad=True),
+    OpCase("diag of a matrix", lambda x: x.diag(1), lambda x: np.diag(x, 1), fixed((3, 4))),
+    OpCase("flatten(start_dim, end_dim)", lambda x: mg.flatten(x, 1, 2),
+           lambda x: x.reshape(2, 12, 5), fixed((2, 3, 4, 5))),
+    OpCase("unflatten", lambda x: x.unflatten(1, (2, -1)), lambda x: x.reshape(3, 2, 2),
+           fixed((3, 4))),
+    OpCase("movedim", lambda x: mg.movedim(x, (0, 1), (2, 0)),
+           lambda x: np.moveaxis(x, (0, 1), (2, 0)), fixed((2, 3, 4))),
+    OpCase("meshgrid", lambda x, y: mg.meshgrid(x, y, indexing="xy"),
+           lambda x, y: tuple(np.meshgrid(x, y, indexing="xy")), fixed((2,), (3,))),
+    OpCase("clone", mg.clone, lambda x: x.copy(), unary()),
+    OpCase("contiguous", lambda x: x.T.contiguous(), lambda x: x.T, unary()),
+    OpCase("einsum", lambda a, b, equation: mg.einsum(equation, a, b),
+           lambda a, b, equation: np.einsum(equation, a, b), einsum_case(), gradgrad=True),
+    OpCase("einsum batched matmul", lambda a, b: mg.einsum("bij,bjk->bik", a, b), np.matmul,
+           fixed((2, 2, 3), (2, 3, 2)), gradgrad=True),
+]
+
+
+@st.composite
+def loss_shapes(draw, reductions=("mean", "sum", "none")):
+    shape = draw(shapes())
+    return Draw((shape, shape), dict(reduction=draw(st.sampled_from(reductions))))
+
+
+def np_reduce(loss, reduction):
+    return {"mean": np.mean, "sum": np.sum, "none": lambda a: a}[reduction](loss)
+
+
+@st.composite
+def classes_rows(draw, reductions=("mean", "sum", "none")):
+    n, classes = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    return Draw(((n, classes), (n,)), dict(reduction=draw(st.sampled_from(reductions))))
+
+
+def class_inputs(rng, draw):
+    (n, classes), _ = draw.shapes
+    targets = rng.integers(0, classes, size=n)
+    return [rng.normal(size=(n, classes)), targets]
+
+
+def soft_inputs(rng, draw):
+    (n, classes), _ = draw.shapes
+    p = rng.uniform(0.1, 1.0, size=(n, classes))
+    return [rng.normal(size=(n, classes)), p / p.sum(axis=1, keepdims=True)]
+
+
+def np_ce_per_row(logits, targets, reduction):
+    loss = -np_log_softmax(logits)[np.arange(len(targets)), targets]
+    return np_reduce(loss, reduction)
+
+
+def np_nll(log_p, targets, reduction):
+    return np_reduce(-log_p[np.arange(len(targets)), targets], reduction)
+
+
+def probabilities_and_labels(rng, draw):
+    shape = draw.shapes[0]
+    return [rng.uniform(0.05, 0.95, size=shape), rng.uniform(0.0, 1.0, size=shape)]
+
+
+def np_bce(p, y, reduction):
+    return np_reduce(-(y * np.log(p) + (1 - y) * np.log(1 - p)), reduction)
+
+
+def np_bce_logits(x, y, reduction, pos_weight=1.0):
+    p = np_sigmoid(x)
+    return np_reduce(-(pos_weight * y * np.log(p) + (1 - y) * np.log(1 - p)), reduction)
+
+
+def np_smooth_l1(x, y, reduction, beta=1.0):
+    d = np.abs(x - y)
+    return np_reduce(np.where(d < beta, 0.5 * d * d / beta, d - 0.5 * beta), reduction)
+
+
+def log_p_and_p(rng, draw):
+    shape = draw.shapes[0]
+    p = rng.uniform(0.05, 1.0, size=shape)
+    q = rng.uniform(0.05, 1.0, size=shape)
+    return [np.log(q / q.sum()), p / max(p.sum(), 1e-3)]
+
+
+def np_kl(log_q, p, reduction):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        loss = np.where(p > 0, p * (np.log(np.where(p > 0, p, 1.0)) - log_q), 0.0)
+    if reduction == "batchmean":
+        return loss.sum() / (log_q.shape[0] if log_q.ndim else 1)
+    return np_reduce(loss, reduction)
+
+
+def spread_pairs(rng, draw):
+    """Differences of either sign, none within 0.1 of 0 or of +-beta (kinks at 0 and beta)."""
+    shape = draw.shapes[0]
+    y = rng.normal(size=shape)
+    d = rng.choice([-1.0, 1.0], size=shape) * rng.choice([0.3, 0.6, 1.4, 2.5], size=shape)
+    return [y + d + rng.uniform(-0.05, 0.05, size=shape), y]
+
+
+OPS += [
+    OpCase("mse_loss", lambda x, y, reduction: mg.mse_loss(x, y, reduction=reduction),
+           lambda x, y, reduction: np_reduce((x - y) ** 2, reduction), loss_shapes(),
+           gradgrad=True),
+    OpCase("l1_loss", lambda x, y, reduction: mg.l1_loss(x, y, reduction=reduction),
+           lambda x, y, reduction: np_reduce(np.abs(x - y), reduction), loss_shapes(),
+           spread_pairs),
+    OpCase("smooth_l1_loss", lambda x, y, reduction: mg.smooth_l1_loss(x, y, reduction),
+           np_smooth_l1, loss_shapes(), spread_pairs, gradgrad=True),
+    OpCase("huber_loss delta=2", lambda x, y, reduction: mg.huber_loss(x, y, reduction, 2.0),
+           lambda x, y, reduction: 2.0 * np_smooth_l1(x, y, reduction, 2.0), loss_shapes(),
+           spread_pairs),
+    OpCase("cross_entropy reduction", lambda x, t, reduction: mg.cross_entropy(
+        x, t, reduction=reduction), np_ce_per_row, classes_rows(), class_inputs, gradgrad=True),
+    OpCase("cross_entropy probability targets", lambda x, p, reduction: mg.cross_entropy(
+        x, p, reduction=reduction),
+        lambda x, p, reduction: np_reduce(-(p * np_log_softmax(x)).sum(-1), reduction),
+        classes_rows(), soft_inputs, gradgrad=True),
+    OpCase("nll_loss", lambda x, t, reduction: mg.nll_loss(x, t, reduction=reduction), np_nll,
+           classes_rows(), class_inputs, gradgrad=True),
+    OpCase("binary_cross_entropy", lambda p, y, reduction: mg.binary_cross_entropy(
+        p, y, reduction=reduction), np_bce, loss_shapes(), probabilities_and_labels,
+        gradgrad=True),
+    OpCase("binary_cross_entropy_with_logits", lambda x, y, reduction:
+           mg.binary_cross_entropy_with_logits(x, y, reduction=reduction), np_bce_logits,
+           loss_shapes(), gradgrad=True),
+    OpCase("binary_cross_entropy_with_logits pos_weight=3", lambda x, y, reduction:
+           mg.binary_cross_entropy_with_logits(x, y, reduction=reduction, pos_weight=3.0),
+           lambda x, y, reduction: np_bce_logits(x, y, reduction, 3.0), loss_shapes()),
+    OpCase("kl_div", lambda q, p, reduction: mg.kl_div(q, p, reduction=reduction), np_kl,
+           loss_shapes(("mean", "sum", "none", "batchmean")), log_p_and_p, gradgrad=True),
+]
+
 
 def make_inputs(case, draw, seed, dtype, device):
     """Tensors for one example (floating inputs in `dtype`), and the arrays they hold."""
@@ -754,7 +1237,12 @@ def test_table_covers_every_op():
     import minigrad.functional as F
     ops = {name for name in dir(F) if not name.startswith("_") and callable(getattr(F, name))}
     through_operators = {"add", "sub", "mul", "div", "pow"}  # the "x + y" ... cases
-    in_tests_below = {"equal", "not_equal", "less", "less_equal", "greater", "greater_equal"}
+    in_tests_below = {"equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
+                      "argmax", "argmin", "isnan", "isinf", "isfinite", "isclose", "allclose",
+                      "logical_and", "logical_or", "logical_xor", "logical_not", "bitwise_and",
+                      "bitwise_or", "bitwise_xor", "bitwise_not", "nonzero", "arcsin", "arccos",
+                      "arctan", "arcsinh", "arccosh", "arctanh", "concat",  # aliases
+                      "any", "all", "argsort", "one_hot"}
     not_in_this_suite = {"astype", "to_device", "sum_to"}  # sum_to: every broadcast gradient
     names = " ".join(case.name for case in OPS)
     missing = sorted(name for name in ops - through_operators - in_tests_below - not_in_this_suite

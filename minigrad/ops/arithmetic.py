@@ -5,12 +5,25 @@ the output's shape and the engine sums them back to each input's shape.
 """
 from .. import backend
 from ..autograd import Function, as_tensor
+from .conversion import astype
 from .indexing import where
 
 
-def _pair(x, y):
-    """Make both operands Tensors; a Python number takes the other's dtype and device."""
-    return as_tensor(x, like=y), as_tensor(y, like=x)
+def _pair(x, y, true_division=False):
+    """Both operands as Tensors of one result dtype, by PyTorch's promotion rule:
+    a Python number takes the other's dtype (a float next to an integer tensor gives
+    float32, the default float); a floating tensor's dtype wins over an integer tensor's
+    (float32 op int64 stays float32, where NumPy would give float64); two floating or two
+    integer dtypes promote as NumPy does; true division of integers gives float32."""
+    x, y = as_tensor(x, like=y), as_tensor(y, like=x)
+    x_float, y_float = x.dtype.kind in "fc", y.dtype.kind in "fc"
+    if x_float and not y_float:
+        y = astype(y, x.dtype)
+    elif y_float and not x_float:
+        x = astype(x, y.dtype)
+    elif true_division and not x_float:
+        x, y = astype(x, backend.numpy.float32), astype(y, backend.numpy.float32)
+    return x, y
 
 
 class Add(Function):
@@ -156,8 +169,15 @@ def mul(x, y):
     return Mul()(*_pair(x, y))
 
 
-def div(x, y):
-    return Div()(*_pair(x, y))
+def div(x, y, rounding_mode=None):
+    """x / y; rounding_mode 'floor' rounds down (x // y), 'trunc' toward zero (torch.div)."""
+    if rounding_mode not in (None, "floor", "trunc"):
+        raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', "
+                         f"got {rounding_mode!r}")
+    if rounding_mode is not None:  # a step: its gradient is zero, as floor's
+        quotient = Div()(*_pair(x, y, true_division=True))
+        return quotient.floor() if rounding_mode == "floor" else quotient.trunc()
+    return Div()(*_pair(x, y, true_division=True))
 
 
 def neg(x):

@@ -3,6 +3,7 @@ backward is the incoming gradient times the derivative at that point."""
 import math
 
 from .. import backend
+from . import special
 from ..autograd import Function, FusedFunction, as_tensor
 from .conversion import astype
 
@@ -94,7 +95,7 @@ class Clip(Function):
 
 class Erf(Function):
     def forward(self, x):
-        return backend.erf(x)
+        return special.erf(x)
 
     def backward(self, gy):  # d erf(x) = 2/sqrt(pi) exp(-x^2) dx
         x = self.inputs[0]
@@ -120,7 +121,7 @@ class GELU(FusedFunction):
         if self.approximate == "tanh":
             y, self.t = backend.blockwise(_gelu_tanh, x)  # t is kept for backward
             return y
-        self.cdf = 0.5 * (1.0 + backend.erf(x * (1.0 / math.sqrt(2.0))))
+        self.cdf = 0.5 * (1.0 + special.erf(x * (1.0 / math.sqrt(2.0))))
         return x * self.cdf
 
     def backward_arrays(self, gy):
@@ -211,3 +212,367 @@ def gelu(x, approximate="tanh"):
     if x.dtype == backend.numpy.float16:  # x^3 overflows float16 past 40: work in float32
         return astype(GELU(approximate)(astype(x, backend.numpy.float32)), backend.numpy.float16)
     return GELU(approximate)(x)
+
+
+# --- more elementwise math (PyTorch's names) -------------------------------------------
+# A primitive has its own Function; an op that is a composite of others (tan, exp2, log10,
+# rsqrt, lerp, logaddexp, ...) is defined as that composite and needs no backward.
+
+class Maximum(Function):
+    def forward(self, x, y):
+        return self.xp.maximum(x, y)
+
+    def backward(self, gy):  # d max(x, y) = [x > y] dx + [y > x] dy, ties split in half
+        x, y = self.inputs[0].data, self.inputs[1].data
+        share = ((x > y) + 0.5 * (x == y)).astype(gy.dtype)
+        return gy * as_tensor(share), gy * as_tensor(1.0 - share)
+
+
+class Sin(Function):
+    def forward(self, x):
+        return self.xp.sin(x)
+
+    def backward(self, gy):  # d sin(x) = cos(x) dx
+        return gy * cos(self.inputs[0])
+
+
+class Cos(Function):
+    def forward(self, x):
+        return self.xp.cos(x)
+
+    def backward(self, gy):  # d cos(x) = -sin(x) dx
+        return -gy * sin(self.inputs[0])
+
+
+class Arcsin(Function):
+    def forward(self, x):
+        return self.xp.arcsin(x)
+
+    def backward(self, gy):  # d asin(x) = dx / sqrt(1 - x^2)
+        x = self.inputs[0]
+        return gy * (1.0 - x * x) ** -0.5
+
+
+class Arctan(Function):
+    def forward(self, x):
+        return self.xp.arctan(x)
+
+    def backward(self, gy):  # d atan(x) = dx / (1 + x^2)
+        x = self.inputs[0]
+        return gy / (1.0 + x * x)
+
+
+class Sinh(Function):
+    def forward(self, x):
+        return self.xp.sinh(x)
+
+    def backward(self, gy):  # d sinh(x) = cosh(x) dx
+        return gy * cosh(self.inputs[0])
+
+
+class Cosh(Function):
+    def forward(self, x):
+        return self.xp.cosh(x)
+
+    def backward(self, gy):  # d cosh(x) = sinh(x) dx
+        return gy * sinh(self.inputs[0])
+
+
+class Arcsinh(Function):
+    def forward(self, x):
+        return self.xp.arcsinh(x)
+
+    def backward(self, gy):  # d asinh(x) = dx / sqrt(x^2 + 1)
+        x = self.inputs[0]
+        return gy * (x * x + 1.0) ** -0.5
+
+
+class Arccosh(Function):
+    def forward(self, x):
+        return self.xp.arccosh(x)
+
+    def backward(self, gy):  # d acosh(x) = dx / sqrt(x^2 - 1)
+        x = self.inputs[0]
+        return gy * (x * x - 1.0) ** -0.5
+
+
+class Arctanh(Function):
+    def forward(self, x):
+        return self.xp.arctanh(x)
+
+    def backward(self, gy):  # d atanh(x) = dx / (1 - x^2)
+        x = self.inputs[0]
+        return gy / (1.0 - x * x)
+
+
+class Log1p(Function):
+    def forward(self, x):
+        return self.xp.log1p(x)
+
+    def backward(self, gy):  # d log(1 + x) = dx / (1 + x)
+        return gy / (1.0 + self.inputs[0])
+
+
+class Expm1(Function):
+    needs_inputs, needs_output = False, True
+
+    def forward(self, x):
+        return self.xp.expm1(x)
+
+    def backward(self, gy):  # d (e^x - 1) = e^x dx
+        return gy * (self.output + 1.0)
+
+
+class Rounding(Function):
+    """floor, ceil, round (half to even), trunc, sign: steps, so the gradient is zero
+    (as in PyTorch) everywhere it exists."""
+    needs_inputs = False
+
+    def __init__(self, how):
+        self.how = how
+
+    @property
+    def name(self):
+        return self.how.capitalize()
+
+    def forward(self, x):
+        return getattr(self.xp, self.how)(x)
+
+    def backward(self, gy):  # d floor(x) = 0
+        return gy * 0.0
+
+
+def _unary(function, x):
+    return function(as_tensor(x))
+
+
+def maximum(x, y):
+    """Elementwise larger of x and y (broadcasting); at ties each gets half the gradient."""
+    x, y = as_tensor(x, like=y if hasattr(y, "creator") else None), as_tensor(y, like=x)
+    return Maximum()(x, y)
+
+
+def minimum(x, y):
+    return -maximum(-as_tensor(x, like=y if hasattr(y, "creator") else None), -as_tensor(y, like=x))
+
+
+def sin(x):
+    return _unary(Sin(), x)
+
+
+def cos(x):
+    return _unary(Cos(), x)
+
+
+def tan(x):
+    return sin(x) / cos(x)
+
+
+def asin(x):
+    return _unary(Arcsin(), x)
+
+
+def acos(x):
+    return math.pi / 2 - asin(x)
+
+
+def atan(x):
+    return _unary(Arctan(), x)
+
+
+def sinh(x):
+    return _unary(Sinh(), x)
+
+
+def cosh(x):
+    return _unary(Cosh(), x)
+
+
+def asinh(x):
+    return _unary(Arcsinh(), x)
+
+
+def acosh(x):
+    return _unary(Arccosh(), x)
+
+
+def atanh(x):
+    return _unary(Arctanh(), x)
+
+
+arcsin, arccos, arctan = asin, acos, atan  # NumPy's names
+arcsinh, arccosh, arctanh = asinh, acosh, atanh
+
+
+def exp2(x):
+    return exp(as_tensor(x) * math.log(2.0))
+
+
+def log2(x):
+    return log(x) * (1.0 / math.log(2.0))
+
+
+def log10(x):
+    return log(x) * (1.0 / math.log(10.0))
+
+
+def log1p(x):
+    return _unary(Log1p(), x)
+
+
+def expm1(x):
+    return _unary(Expm1(), x)
+
+
+def rsqrt(x):
+    return as_tensor(x) ** -0.5
+
+
+def square(x):
+    return as_tensor(x) * as_tensor(x)
+
+
+def sign(x):
+    return _unary(Rounding("sign"), x)
+
+
+def floor(x):
+    return _unary(Rounding("floor"), x)
+
+
+def ceil(x):
+    return _unary(Rounding("ceil"), x)
+
+
+def round(x):  # noqa: A001 - ops namespace
+    """Round to the nearest integer, halves to even (as torch.round and numpy.round)."""
+    return _unary(Rounding("round"), x)
+
+
+def trunc(x):
+    return _unary(Rounding("trunc"), x)
+
+
+class FloorDivide(Function):
+    needs_inputs = False
+
+    def forward(self, x, y):
+        return self.xp.floor_divide(x, y)
+
+    def backward(self, gy):  # a step in x and y: zero gradient
+        return gy * 0.0, gy * 0.0
+
+
+def _pair(x, y):
+    return as_tensor(x, like=y if hasattr(y, "creator") else None), as_tensor(y, like=x)
+
+
+def floor_divide(x, y):
+    """floor(x / y) (Python's //, torch.floor_divide): rounds toward minus infinity."""
+    return FloorDivide()(*_pair(x, y))
+
+
+def remainder(x, y):
+    """x - floor(x / y) * y (Python's %, torch.remainder): the result has the sign of y."""
+    x, y = _pair(x, y)
+    return x - floor_divide(x, y) * y
+
+
+def fmod(x, y):
+    """x - trunc(x / y) * y (C's fmod, torch.fmod): the result has the sign of x."""
+    x, y = _pair(x, y)
+    return x - trunc(x / y) * y
+
+
+def lerp(start, end, weight):
+    """start + weight * (end - start)."""
+    start, end = _pair(start, end)
+    return start + as_tensor(weight, like=start) * (end - start)
+
+
+def logaddexp(x, y):
+    """log(exp(x) + exp(y)) without overflow: max(x, y) + log1p(exp(-|x - y|))."""
+    x, y = _pair(x, y)
+    return maximum(x, y) + log1p(exp(-abs(x - y)))
+
+
+def logaddexp2(x, y):
+    """log2(2^x + 2^y)."""
+    x, y = _pair(x, y)
+    return logaddexp(x * math.log(2.0), y * math.log(2.0)) * (1.0 / math.log(2.0))
+
+
+# --- tests on values and logic: boolean results, no gradient -----------------------------
+
+def _logical(result):
+    return as_tensor(result)
+
+
+def isnan(x):
+    x = as_tensor(x)
+    return _logical(x.xp.isnan(x.data))
+
+
+def isinf(x):
+    x = as_tensor(x)
+    return _logical(x.xp.isinf(x.data))
+
+
+def isfinite(x):
+    x = as_tensor(x)
+    return _logical(x.xp.isfinite(x.data))
+
+
+def isclose(x, y, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """|x - y| <= atol + rtol |y| elementwise (torch's and NumPy's defaults)."""
+    x, y = _pair(x, y)
+    return _logical(x.xp.isclose(x.data, y.data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def allclose(x, y, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return bool(isclose(x, y, rtol, atol, equal_nan).data.all())
+
+
+def logical_and(x, y):
+    x, y = _pair(x, y)
+    return _logical(x.xp.logical_and(x.data, y.data))
+
+
+def logical_or(x, y):
+    x, y = _pair(x, y)
+    return _logical(x.xp.logical_or(x.data, y.data))
+
+
+def logical_xor(x, y):
+    x, y = _pair(x, y)
+    return _logical(x.xp.logical_xor(x.data, y.data))
+
+
+def logical_not(x):
+    x = as_tensor(x)
+    return _logical(x.xp.logical_not(x.data))
+
+
+def _bitwise(name, x, y=None):
+    """& | ^ ~ on boolean or integer tensors (as in PyTorch; floats are refused)."""
+    operands = (as_tensor(x),) if y is None else _pair(x, y)
+    for t in operands:
+        if t.dtype.kind not in "biu":
+            raise TypeError(f"{name} needs boolean or integer tensors, got dtype {t.dtype}")
+    return _logical(getattr(operands[0].xp, name)(*(t.data for t in operands)))
+
+
+def bitwise_and(x, y):
+    return _bitwise("bitwise_and", x, y)
+
+
+def bitwise_or(x, y):
+    return _bitwise("bitwise_or", x, y)
+
+
+def bitwise_xor(x, y):
+    return _bitwise("bitwise_xor", x, y)
+
+
+def bitwise_not(x):
+    return _bitwise("invert", x)

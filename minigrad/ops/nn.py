@@ -12,6 +12,7 @@ from .. import random as mg_random
 from ..autograd import Function, FusedFunction, as_tensor
 from .conversion import astype
 from .indexing import getitem, masked_fill
+from .names import torch_names
 
 
 class Softmax(FusedFunction):
@@ -273,6 +274,7 @@ class Dropout(Function):
         return gy * as_tensor(self.mask)
 
 
+@torch_names
 def softmax(x, axis=-1, mask=None):
     """Softmax over `axis`; `mask` (bool, broadcastable, True = excluded) leaves places out."""
     x = as_tensor(x)
@@ -334,6 +336,7 @@ def causal_attention(q, k, v, chunk=64):
     return CausalAttention(chunk)(q, k, v)
 
 
+@torch_names
 def log_softmax(x, axis=-1):
     x = as_tensor(x)
     if x.dtype == backend.numpy.float16:
@@ -344,16 +347,27 @@ def log_softmax(x, axis=-1):
     return LogSoftmax(axis)(x)
 
 
-def cross_entropy(logits, targets, ignore_index=-100, label_smoothing=0.0):
+def cross_entropy(logits, targets, ignore_index=-100, reduction="mean", label_smoothing=0.0):
     """Mean cross-entropy of logits (..., classes) against integer targets (...).
 
     Targets equal to ignore_index count for nothing; if all are ignored the loss is NaN.
+    reduction 'sum' or 'none' (one loss per target, 0 where ignored) as in torch; float
+    targets of logits' shape are class probabilities (torch's soft targets).
     label_smoothing eps in [0, 1] spreads eps of each target's probability evenly over
-    all classes, as torch.nn.functional.cross_entropy does (see CrossEntropy).
+    all classes, as torch.nn.functional.cross_entropy does (see CrossEntropy); for now only
+    with integer targets and reduction 'mean' (other combinations are refused).
     """
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     logits, targets = as_tensor(logits), as_tensor(targets)
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', "
+                         f"got {reduction!r}")
+    if targets.dtype.kind == "f" and targets.shape == logits.shape:
+        if label_smoothing:
+            raise ValueError("cross_entropy: label_smoothing with probability targets is not "
+                             "implemented; smooth the probabilities instead")
+        return _soft_cross_entropy(logits, targets, reduction)
     if targets.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy targets must be integer class ids, got dtype {targets.dtype}")
     if logits.ndim == 0:
@@ -367,9 +381,31 @@ def cross_entropy(logits, targets, ignore_index=-100, label_smoothing=0.0):
         bad = int(used.min()) if int(used.min()) < 0 else int(used.max())
         raise IndexError(f"cross_entropy: target {bad} is out of range for {classes} classes")
     smoothing = float(label_smoothing)
+    if reduction != "mean":
+        if smoothing:
+            raise ValueError("cross_entropy: label_smoothing is implemented for reduction "
+                             f"'mean' only, got reduction {reduction!r}")
+        return _per_target_cross_entropy(logits, targets, ignore_index, reduction)
     if logits.dtype == backend.numpy.float16:
         return in_float32(lambda x: CrossEntropy(ignore_index, smoothing)(x, targets), logits)
     return CrossEntropy(ignore_index, smoothing)(logits, targets)
+
+
+def _per_target_cross_entropy(logits, targets, ignore_index, reduction):
+    """-log softmax(logits)[target] for each target (0 where ignored), or their sum."""
+    valid = targets.data != ignore_index
+    picked = as_tensor(logits.xp.where(valid, targets.data, 0)[..., None])
+    loss = -log_softmax(logits, axis=-1).gather(-1, picked).squeeze(-1)
+    loss = loss * as_tensor(valid.astype(logits.dtype))
+    return loss if reduction == "none" else loss.sum()
+
+
+def _soft_cross_entropy(logits, probabilities, reduction):
+    """-sum_c p_c log softmax(logits)_c per row; 'mean' averages over the rows."""
+    loss = -(probabilities * log_softmax(logits, axis=-1)).sum(axis=-1)
+    if reduction == "none":
+        return loss
+    return loss.mean() if reduction == "mean" else loss.sum()
 
 
 def layer_norm(x, weight=None, bias=None, eps=1e-5):

@@ -1,9 +1,22 @@
 """Reductions over axes (NumPy-style `axis`: None, an int, or a tuple; `keepdims`).
 
+PyTorch's names work too (dim=, keepdim=; see names.py). max and min follow torch:
+with a dim (positional or dim=) they return (values, indices); with NumPy's axis= they
+return the values only (axis may then be a tuple), as amax/amin do.
+
 This module defines ops named sum, max and min: inside it, those names are the
 ops, never Python's builtins.
 """
+import builtins
+from collections import namedtuple
+
 from ..autograd import Function, as_tensor
+from .elementwise import maximum, minimum
+from .indexing import gather
+from .names import torch_names
+
+# what torch.max(x, dim) returns: a named pair (torch.return_types.max)
+ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 
 
 def normalize_axes(axis, ndim):
@@ -11,7 +24,7 @@ def normalize_axes(axis, ndim):
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, int) else axis
-    if not isinstance(axes, (tuple, list)) or not all(
+    if not isinstance(axes, (tuple, list)) or not builtins.all(
             isinstance(a, int) and not isinstance(a, bool) for a in axes):
         raise TypeError(f"axis must be None, an int or a tuple of ints, got {axis!r} "
                         f"({type(axis).__name__})")
@@ -87,6 +100,7 @@ class Max(Function):
         return gy * as_tensor(self.share)
 
 
+@torch_names
 def sum(x, axis=None, keepdims=False):  # noqa: A001 - ops namespace
     x = as_tensor(x)
     return Sum(normalize_axes(axis, x.ndim), keepdims)(x)
@@ -104,6 +118,7 @@ def _count(x, axes):
     return count
 
 
+@torch_names
 def mean(x, axis=None, keepdims=False):
     x = as_tensor(x)
     axes = normalize_axes(axis, x.ndim)
@@ -111,21 +126,35 @@ def mean(x, axis=None, keepdims=False):
     return sum(x, axes, keepdims) * (1.0 / count if count else float("nan"))
 
 
-def var(x, axis=None, keepdims=False, ddof=0):
-    """Variance, NumPy-style: ddof=0 divides by n (PyTorch's default is ddof=1)."""
+@torch_names
+def var(x, axis=None, keepdims=False, ddof=0, *, correction=None, unbiased=None):
+    """Variance. ddof=0 divides by n (NumPy's default); PyTorch's correction= (default 1 in
+    torch.var) and unbiased= are the same argument by their torch names."""
     x = as_tensor(x)
+    ddof = _ddof(ddof, correction, unbiased)
     axes = normalize_axes(axis, x.ndim)
     centered = x - mean(x, axes, keepdims=True)
     dof = _count(x, axes) - ddof
     return sum(centered * centered, axes, keepdims) * (1.0 / dof if dof > 0 else float("nan"))
 
 
-def max(x, axis=None, keepdims=False):  # noqa: A001 - ops namespace
+def _ddof(ddof, correction, unbiased):
+    if correction is not None:
+        return correction
+    if unbiased is not None:
+        return 1 if unbiased else 0
+    return ddof
+
+
+@torch_names
+def amax(x, axis=None, keepdims=False):
+    """The largest values over axes (an int or a tuple); ties share the gradient."""
     x = as_tensor(x)
     return Max(_nonempty_axes("max", x, axis), keepdims)(x)
 
 
-def min(x, axis=None, keepdims=False):  # noqa: A001 - ops namespace
+@torch_names
+def amin(x, axis=None, keepdims=False):
     x = as_tensor(x)
     return Max(_nonempty_axes("min", x, axis), keepdims, smallest=True)(x)
 
@@ -139,3 +168,86 @@ def _nonempty_axes(name, x, axis):
         if x.shape[a] == 0:
             raise ValueError(f"{name} of an empty axis: axis {a} has size 0 in shape {x.shape}")
     return axes
+
+
+@torch_names
+def argmax(x, axis=None, keepdims=False):
+    """Index of the largest value (over the flattened tensor when axis is None), int64."""
+    return _arg_extreme(as_tensor(x), axis, keepdims, "argmax")
+
+
+@torch_names
+def argmin(x, axis=None, keepdims=False):
+    return _arg_extreme(as_tensor(x), axis, keepdims, "argmin")
+
+
+def _arg_extreme(x, axis, keepdims, name):
+    pick = getattr(x.xp, name)
+    if axis is None:
+        index = pick(x.data.reshape(-1))
+        return as_tensor(x.xp.asarray(index).reshape((1,) * x.ndim if keepdims else ()))
+    (axis,) = normalize_axes(axis, x.ndim)
+    return as_tensor(pick(x.data, axis=axis, keepdims=keepdims))
+
+
+def _max_or_min(x, dim, keepdim, axis, keepdims, smallest):
+    x = as_tensor(x)
+    if hasattr(dim, "creator"):  # torch.max(x, other): the elementwise maximum
+        return (minimum if smallest else maximum)(x, dim)
+    if axis is not None or keepdims is not None or not isinstance(dim, int):
+        if axis is None:
+            axis = dim
+        keep = keepdim if keepdims is None else keepdims
+        return Max(_nonempty_axes("min" if smallest else "max", x, axis), keep, smallest)(x)
+    # torch.max(x, dim): values and indices; the gradient goes to the index picked
+    indices = _arg_extreme(x, dim, True, "argmin" if smallest else "argmax")
+    values = gather(x, dim, indices)
+    if not keepdim:
+        values, indices = values.squeeze(dim), indices.squeeze(dim)
+    return ValuesIndices(values, indices)
+
+
+def max(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001 - ops namespace
+    """The largest element (no dim); max(x, dim) -> (values, indices) as torch.max;
+    max(x, axis=...) -> values only, as numpy.max; max(x, other_tensor) -> maximum."""
+    return _max_or_min(x, dim, keepdim, axis, keepdims, smallest=False)
+
+
+def min(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001 - ops namespace
+    """The smallest element; see max for the ways to call it."""
+    return _max_or_min(x, dim, keepdim, axis, keepdims, smallest=True)
+
+
+# --- more reductions and scans (PyTorch's names) ------------------------------------------
+
+@torch_names
+def std(x, axis=None, keepdims=False, ddof=0, *, correction=None, unbiased=None):
+    """sqrt(var): ddof=0 divides by n as NumPy does (torch.std's default is correction=1)."""
+    return var(x, axis, keepdims, ddof, correction=correction, unbiased=unbiased) ** 0.5
+
+
+@torch_names
+def logsumexp(x, axis=None, keepdims=False):
+    """log(sum(exp(x))) over axes, shifted by the maximum so exp never overflows."""
+    x = as_tensor(x)
+    axes = normalize_axes(axis, x.ndim)
+    shift = x.xp.max(x.data, axis=axes, keepdims=True) if x.numel() else x.xp.zeros(())
+    shift = x.xp.where(x.xp.isfinite(shift), shift, 0).astype(x.dtype)  # all -inf: no shift
+    total = sum((x - as_tensor(shift)).exp(), axes, keepdims=True).log() + as_tensor(shift)
+    return total if keepdims else total.reshape(tuple(n for i, n in enumerate(x.shape)
+                                                      if i not in axes))
+
+
+@torch_names
+def any(x, axis=None, keepdims=False):  # noqa: A001 - ops namespace
+    """True where some element is non-zero (a boolean tensor, no gradient)."""
+    x = as_tensor(x)
+    return as_tensor(x.xp.asarray(x.xp.any(x.data, axis=normalize_axes(axis, x.ndim),
+                                            keepdims=keepdims)))
+
+
+@torch_names
+def all(x, axis=None, keepdims=False):  # noqa: A001 - ops namespace
+    x = as_tensor(x)
+    return as_tensor(x.xp.asarray(x.xp.all(x.data, axis=normalize_axes(axis, x.ndim),
+                                            keepdims=keepdims)))

@@ -5,6 +5,7 @@ Names follow PyTorch where it and NumPy disagree: transpose(x, d0, d1) swaps two
 (permute reorders all of them; Tensor.T reverses them, as in NumPy), split takes chunk
 sizes, chunk takes a number of chunks, and tensor_split cuts at indices as numpy.split does."""
 from ..autograd import Function, as_tensor
+from .names import torch_names
 from .reductions import SumTo, sum_to  # noqa: F401 - sum_to lives with the reductions
 
 
@@ -140,6 +141,7 @@ def expand(x, *sizes):
     return broadcast_to(x, shape)
 
 
+@torch_names
 def squeeze(x, axis=None):
     """Drop size-1 axes (all of them, or the given ones, which must have size 1)."""
     x = as_tensor(x)
@@ -153,6 +155,7 @@ def squeeze(x, axis=None):
     return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in axes))
 
 
+@torch_names
 def unsqueeze(x, axis):
     """Insert a size-1 axis at position `axis` (negative counts from the end of the result)."""
     x = as_tensor(x)
@@ -160,6 +163,7 @@ def unsqueeze(x, axis):
     return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
 
 
+@torch_names
 def concatenate(tensors, axis=0):
     tensors = [as_tensor(t) for t in tensors]
     if not tensors:
@@ -167,6 +171,7 @@ def concatenate(tensors, axis=0):
     return Concatenate(_axis(axis, tensors[0].ndim, "concatenate"))(*tensors)
 
 
+@torch_names
 def stack(tensors, axis=0):
     tensors = [as_tensor(t) for t in tensors]
     if not tensors:
@@ -184,6 +189,7 @@ def _cuts(sizes):
     return ends
 
 
+@torch_names
 def split(x, split_size_or_sections, axis=0):
     """PyTorch's split: pieces of `split_size` along `axis` (the last one may be shorter), or
     pieces of the listed sizes, which must add up to the axis's length."""
@@ -203,6 +209,7 @@ def split(x, split_size_or_sections, axis=0):
     return Split(_cuts(sizes), axis)(x)
 
 
+@torch_names
 def chunk(x, chunks, axis=0):
     """PyTorch's chunk: `chunks` pieces of ceil(length / chunks) each (the last may be shorter,
     and there may be fewer pieces when the axis is short)."""
@@ -213,6 +220,7 @@ def chunk(x, chunks, axis=0):
     return split(x, max(1, -(-length // chunks)), axis)
 
 
+@torch_names
 def tensor_split(x, indices_or_sections, axis=0):
     """numpy.split's meaning (PyTorch's tensor_split): an int n gives n nearly equal pieces
     (the first length % n one longer), a list gives the indices to cut at."""

@@ -10,9 +10,9 @@ a model is just a class whose __init__ assigns Parameters and Modules:
         def forward(self, x):
             return x @ self.weight.T
 """
-from . import backend
-from .checkpoint import CheckpointError, load_arrays, save_arrays
-from .tensor import Tensor
+from .. import backend
+from ..checkpoint import CheckpointError, load_arrays, save_arrays
+from ..tensor import Tensor
 
 
 class Parameter(Tensor):
@@ -89,6 +89,47 @@ class Module:
             if isinstance(value, Module):
                 yield name, value
 
+    def children(self):
+        return [m for _, m in self.named_children()]
+
+    def modules(self):
+        return [m for _, m in self.named_modules()]
+
+    def apply(self, fn):
+        """Call fn(module) on every submodule, children first, then on self (as torch)."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    def register_buffer(self, name, tensor, persistent=True):
+        """Keep a tensor that is state but not a parameter (a running mean, a mask): it moves
+        with to(), is saved in state_dict (unless persistent=False), and is never trained."""
+        if "." in name or not name:
+            raise KeyError(f"buffer name must be a non-empty name without dots, got {name!r}")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"register_buffer({name!r}) needs a Tensor or None, "
+                            f"got {type(tensor).__name__}")
+        buffers = self.__dict__.setdefault("_buffers", {})
+        buffers[name] = persistent
+        setattr(self, name, tensor)
+
+    def named_buffers(self, prefix="", persistent_only=False):
+        for module_name, module in self.named_modules(prefix):
+            for name, persistent in vars(module).get("_buffers", {}).items():
+                value = vars(module).get(name)
+                if value is not None and (persistent or not persistent_only):
+                    yield (f"{module_name}.{name}" if module_name else name), value
+
+    def buffers(self):
+        return [b for _, b in self.named_buffers()]
+
+    def requires_grad_(self, requires_grad=True):
+        """Freeze (False) or unfreeze every parameter."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
     def named_modules(self, prefix=""):
         """This module and every submodule, depth first, with dotted names."""
         stack = [(prefix, self)]
@@ -116,9 +157,13 @@ class Module:
     def num_parameters(self):
         return sum(p.numel() for p in self.parameters())
 
-    def zero_grad(self):
+    def zero_grad(self, set_to_none=True):
+        """Drop every gradient (set_to_none=False fills them with zeros instead)."""
         for p in self.parameters():
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad = Tensor(p.xp.zeros_like(p.grad.data))
 
     # --- modes and devices -------------------------------------------------------------
 
@@ -130,19 +175,48 @@ class Module:
     def eval(self):
         return self.train(False)
 
-    def to(self, device):
-        """Move every parameter to 'cpu' or 'cuda' in place; returns self."""
-        for p in self.parameters():
-            p.data = backend.to_device(p.data, device)
-            if p.grad is not None:
-                p.grad = Tensor(backend.to_device(p.grad.data, device))
+    def to(self, *args, device=None, dtype=None):
+        """Move every parameter and buffer to 'cpu' or 'cuda' and/or cast the floating ones
+        to a dtype, in place: to('cuda'), to(minigrad.float64), to('cpu', minigrad.float16)."""
+        for arg in args:
+            if isinstance(arg, str) or arg is None:
+                device = arg
+            else:
+                dtype = arg
+        for t in self.parameters() + self.buffers():
+            array = t.data if device is None else backend.to_device(t.data, device)
+            if dtype is not None and array.dtype.kind == "f":
+                array = array.astype(dtype)
+            t._data = array  # our own tensors: replacing them is not an in-place edit of values
+            t._version_cell[0] += 1
+            if t.grad is not None:
+                grad = t.grad.data if device is None else backend.to_device(t.grad.data, device)
+                t.grad = Tensor(grad.astype(array.dtype) if dtype is not None else grad)
         return self
+
+    def half(self):
+        return self.to(backend.numpy.float16)
+
+    def float(self):
+        return self.to(backend.numpy.float32)
+
+    def double(self):
+        return self.to(backend.numpy.float64)
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
 
     # --- state and checkpoints ---------------------------------------------------------
 
     def state_dict(self):
-        """{dotted name: NumPy copy}; tied parameters appear under each of their names."""
-        return {name: p.numpy() for name, p in self.named_parameters(remove_duplicate=False)}
+        """{dotted name: NumPy copy} of parameters and persistent buffers; tied parameters
+        appear under each of their names."""
+        state = {name: p.numpy() for name, p in self.named_parameters(remove_duplicate=False)}
+        state.update((name, b.numpy()) for name, b in self.named_buffers(persistent_only=True))
+        return state
 
     def load_state_dict(self, state, strict=True):
         """Copy arrays into the parameters, checking names and shapes first.
@@ -153,6 +227,7 @@ class Module:
         if not isinstance(state, dict):
             raise TypeError(f"load_state_dict expects a dict of arrays, got {type(state).__name__}")
         own = dict(self.named_parameters(remove_duplicate=False))
+        own.update(self.named_buffers(persistent_only=True))
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))
         problems = []
@@ -194,9 +269,10 @@ class Module:
 
     def __repr__(self):
         children = list(self.named_children())
+        extra = self.extra_repr()
         if not children:
-            return f"{type(self).__name__}({self.extra_repr()})"
-        lines = [f"{type(self).__name__}("]
+            return f"{type(self).__name__}({extra})"
+        lines = [f"{type(self).__name__}("] + ([f"  {extra}"] if extra else [])
         for name, child in children:
             body = repr(child).replace("\n", "\n  ")
             lines.append(f"  ({name}): {body}")
@@ -258,13 +334,49 @@ class ModuleList(Module):
         self._modules.append(module)
         return self
 
+    def extend(self, modules):
+        self._modules.extend(modules)
+        return self
+
+    def insert(self, index, module):
+        self._modules.insert(index, module)
+
+    def __setitem__(self, index, module):
+        self._modules[index] = module
+
+
+class Sequential(ModuleList):
+    """Modules applied one after the other: Sequential(Linear(4, 8), ReLU(), Linear(8, 2)).
+    Their parameters are named by position (0.weight, 2.bias), as in torch."""
+
+    def __init__(self, *modules):
+        if len(modules) == 1 and isinstance(modules[0], dict):
+            super().__init__()
+            self._modules, self._names = list(modules[0].values()), list(modules[0])
+            return
+        super().__init__(modules)
+
+    def named_children(self):
+        names = vars(self).get("_names") or [str(i) for i in range(len(self._modules))]
+        return iter(zip(names, self._modules))
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return Sequential(*self._modules[index])
+        return self._modules[index]
+
+    def forward(self, x):
+        for module in self._modules:
+            x = module(x)
+        return x
+
 
 class ModuleDict(Module):
     """Named submodules, as nanoGPT's `transformer = ModuleDict(wte=..., h=...)`."""
 
-    def __init__(self, **modules):
+    def __init__(self, modules=None, **named):
         super().__init__()
-        self._modules = dict(modules)
+        self._modules = {**dict(modules or {}), **named}
 
     def named_children(self):
         return iter(self._modules.items())
@@ -277,3 +389,30 @@ class ModuleDict(Module):
 
     def __getitem__(self, name):
         return self._modules[name]
+
+    def __setitem__(self, name, module):
+        self._modules[name] = module
+
+    def __contains__(self, name):
+        return name in self._modules
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+    def update(self, modules):
+        self._modules.update(modules)
+
+
+__all__ = ["Parameter", "Module", "ModuleList", "Sequential", "ModuleDict"]

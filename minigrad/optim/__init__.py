@@ -1,4 +1,5 @@
-"""Optimizers (SGD, Adam, AdamW), gradient clipping and a warmup + cosine schedule.
+"""Optimizers (SGD, Adam, AdamW), gradient clipping and a warmup + cosine schedule;
+torch's learning-rate schedulers are in minigrad.optim.lr_scheduler.
 
 The update rules follow PyTorch's exactly, so results can be compared with it.
 Updates change parameters in place (their arrays are reused, no new graph),
@@ -7,8 +8,9 @@ exactly where it stopped.
 """
 import math
 
-from . import backend
-from .autograd import no_grad
+from .. import backend
+from ..autograd import no_grad
+from . import lr_scheduler  # noqa: F401 - torch.optim.lr_scheduler's place
 
 
 class Optimizer:
@@ -16,17 +18,29 @@ class Optimizer:
 
     defaults = {}
 
-    def __init__(self, params, **hyperparameters):
+    def __init__(self, params, lr=None, **hyperparameters):
         params = list(params)
         if not params:
             raise ValueError(f"{type(self).__name__} got an empty parameter list")
+        if lr is not None:  # positional, as torch.optim.SGD(model.parameters(), 0.1)
+            hyperparameters["lr"] = lr
+        unknown = sorted(set(hyperparameters) - set(self.defaults))
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unknown hyperparameters {unknown}; "
+                            f"it takes {sorted(self.defaults)}")
+        self.hyperparameters = hyperparameters
         groups = params if isinstance(params[0], dict) else [{"params": params}]
         self.param_groups = []
         for group in groups:
-            filled = {**self.defaults, **hyperparameters, **group, "params": list(group["params"])}
-            filled.setdefault("initial_lr", filled["lr"])
-            self.param_groups.append(filled)
+            self.add_param_group(group)
         self.state = {}  # parameter index (over all groups, in order) -> {name: array or number}
+
+    def add_param_group(self, group):
+        """A group of parameters with its own hyperparameters (the others from the optimizer's).
+        Groups are plain dicts: change group['lr'] and the next step uses it."""
+        filled = {**self.defaults, **self.hyperparameters, **group, "params": list(group["params"])}
+        filled.setdefault("initial_lr", filled["lr"])
+        self.param_groups.append(filled)
 
     def _indexed_params(self):
         index = 0
@@ -35,9 +49,12 @@ class Optimizer:
                 yield index, group, p
                 index += 1
 
-    def zero_grad(self):
+    def zero_grad(self, set_to_none=True):
         for _, _, p in self._indexed_params():
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad.data[...] = 0
 
     @no_grad()
     def step(self):
@@ -223,3 +240,7 @@ class WarmupCosine:
     def load_state_dict(self, state):
         self.last_step = int(state["last_step"])
         self._apply()
+
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "clip_grad_norm_", "warmup_cosine", "WarmupCosine",
+           "lr_scheduler"]
