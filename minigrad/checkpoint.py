@@ -122,14 +122,15 @@ def _remove_stale_temporaries(target):
         if not entry.startswith(prefix):
             continue
         pid = entry[len(prefix):].split("-", 1)[0]
-        if pid.isdigit() and not _process_alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             try:
                 os.remove(os.path.join(folder, entry))
             except OSError:
                 pass
 
 
-def _process_alive(pid):
+def process_alive(pid):
+    """True unless no process `pid` exists (one owned by another user counts as alive)."""
     if pid == os.getpid():
         return True
     try:
@@ -322,5 +323,5 @@ def identify_foreign_file(path):
     return None
 
 
-__all__ = ["CheckpointError", "save_arrays", "load_arrays", "read_metadata", "atomic_write",
+__all__ = ["CheckpointError", "save_arrays", "load_arrays", "read_metadata", "atomic_write", "process_alive",
            "identify_foreign_file"]

@@ -18,7 +18,7 @@ import signal
 from contextlib import contextmanager
 from pathlib import Path
 
-from minigrad.checkpoint import CheckpointError, read_metadata
+from minigrad.checkpoint import CheckpointError, process_alive, read_metadata
 
 LOCK_NAME = "run.lock"
 
@@ -183,7 +183,7 @@ class RunLock:
                 handle = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 owner = _lock_owner(self.path)
-                if owner is not None and _process_alive(owner):
+                if owner is not None and process_alive(owner):
                     raise RunError(f"another run (pid {owner}) is already using {self.path.parent} "
                                    f"(lock file {self.path}); wait for it to end, or choose "
                                    "another --out-dir") from None
@@ -205,18 +205,6 @@ def _lock_owner(path):
         return int(Path(path).read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-
-
-def _process_alive(pid):
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by someone else
-        return True
-    return True
 
 
 # --- signals ----------------------------------------------------------------------------------
