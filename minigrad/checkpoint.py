@@ -323,5 +323,5 @@ def identify_foreign_file(path):
     return None
 
 
-__all__ = ["CheckpointError", "save_arrays", "load_arrays", "read_metadata", "atomic_write", "process_alive",
-           "identify_foreign_file"]
+__all__ = ["CheckpointError", "save_arrays", "load_arrays", "read_metadata", "atomic_write",
+           "process_alive", "identify_foreign_file"]
