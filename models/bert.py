@@ -267,13 +267,9 @@ class BertForMaskedLM(Module):
 
     def configure_optimizers(self, weight_decay, learning_rate, betas=(0.9, 0.98), eps=1e-8):
         """AdamW, with decay on matrices only (as GPT.configure_optimizers)."""
-        from minigrad.optim import AdamW
-        params = self.parameters()
-        groups = [
-            {"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
-            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
-        ]
-        return AdamW(groups, lr=learning_rate, betas=betas, eps=eps)
+        from minigrad.optim import AdamW, decay_groups
+        return AdamW(decay_groups(self.parameters(), weight_decay), lr=learning_rate,
+                     betas=betas, eps=eps)
 
     def save(self, path, metadata=None):
         super().save(path, {**(metadata or {}), "encoder_config": dataclasses.asdict(self.config)})

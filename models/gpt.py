@@ -15,7 +15,7 @@ import minigrad
 import minigrad.functional as F
 from minigrad.checkpoint import CheckpointError, load_arrays
 from minigrad.nn import Module, ModuleDict, ModuleList
-from minigrad.optim import AdamW
+from minigrad.optim import AdamW, decay_groups
 
 from . import pretrained
 from .attention import KVCache, MultiHeadAttention, RollingKVCache
@@ -253,12 +253,8 @@ class GPT(Module):
     def configure_optimizers(self, weight_decay, learning_rate, betas=(0.9, 0.95), eps=1e-8):
         """AdamW with decay on matrices (ndim >= 2: Linear weights, embeddings) and none on
         vectors (biases, LayerNorm weights), as nanoGPT does."""
-        params = self.parameters()
-        groups = [
-            {"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
-            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
-        ]
-        return AdamW(groups, lr=learning_rate, betas=betas, eps=eps)
+        return AdamW(decay_groups(self.parameters(), weight_decay), lr=learning_rate,
+                     betas=betas, eps=eps)
 
     def save(self, path, metadata=None):
         """Write the weights and the config (in the metadata) to an .npz checkpoint."""

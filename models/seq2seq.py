@@ -28,6 +28,7 @@ import minigrad.functional as F
 from minigrad.nn import Module, ModuleDict, ModuleList
 
 from .attention import KVCache, MultiHeadAttention
+from .bert import EncoderBlock  # bidirectional self-attention, then the MLP
 from .gpt import MLP
 from .layers import Dropout, Embedding, LayerNorm, Linear
 
@@ -102,23 +103,6 @@ def sinusoidal_positions(length, dim, base=10000.0):
     table[:, 0::2] = np.sin(p * w)
     table[:, 1::2] = np.cos(p * w)
     return table
-
-
-class EncoderBlock(Module):
-    """Bidirectional self-attention (every source token sees every other), then the MLP."""
-
-    def __init__(self, config, device=None):
-        super().__init__()
-        self.ln_1 = LayerNorm(config.n_embd, bias=config.bias, device=device)
-        self.attn = MultiHeadAttention(config.n_embd, config.n_head, causal=False,
-                                       dropout=config.dropout, bias=config.bias, device=device)
-        self.ln_2 = LayerNorm(config.n_embd, bias=config.bias, device=device)
-        self.mlp = MLP(config, device)
-
-    def forward(self, x, padding_mask=None):
-        x = x + self.attn(self.ln_1(x), key_padding_mask=padding_mask)  # (B, S, C)
-        x = x + self.mlp(self.ln_2(x))                                  # (B, S, C)
-        return x
 
 
 class DecoderBlock(Module):

@@ -242,5 +242,12 @@ class WarmupCosine:
         self._apply()
 
 
+def decay_groups(params, weight_decay):
+    """Parameter groups with weight decay on matrices (ndim >= 2: Linear weights, embeddings)
+    and none on vectors (biases, LayerNorm weights), as nanoGPT configures AdamW."""
+    return [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+
+
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "clip_grad_norm_", "warmup_cosine", "WarmupCosine",
-           "lr_scheduler"]
+           "lr_scheduler", "decay_groups"]
