@@ -8,8 +8,11 @@ are the named helpers below.
 import ctypes
 import ctypes.util
 import os
+from functools import partial
 
 import numpy
+
+from . import threads
 
 try:  # CuPy is optional: `pip install -e ".[cuda]"`
     import cupy
@@ -140,45 +143,59 @@ def _add_rows(target, rows, values):
 
 
 BLOCK = 1 << 16  # elements per block: a few 256 KiB temporaries fit in a CPU core's L2 cache
+# Arrays smaller than this go in one pass: they stay in the last-level cache anyway, and
+# there the blocks' extra calls and copies cost more than they save (measured on a 2-core
+# AMD EPYC: a layer norm of 768 x 128 rows took 2x as long blocked, GELU's backward on
+# 2048 x 1536 half as long).
+BLOCKWISE_FROM = 1 << 20
+# Arrays from this size are split across threads when minigrad.set_num_threads allows more
+# than one (below it, the ~40 us of handing work to a thread costs more than it saves).
+PARALLEL_FROM = 1 << 18
 
 
 def blockwise(fn, *arrays, row_length=None):
-    """fn(*arrays), an array or a tuple of them, computed a cache-sized block at a time.
+    """fn(*arrays), an array or a tuple of them, computed a piece at a time.
 
-    On the CPU it runs one cache-sized block at a time: a chain of NumPy ops
-    then keeps its temporaries in cache instead of streaming every pass
-    through memory (2-3x faster for GELU). On a GPU it runs in one go.
-    fn must be elementwise, or, given `row_length`, work on each row of the
-    last axis alone (a softmax, a layer norm): its blocks are then whole rows,
-    (rows, width). With rows, every array and result shares the leading axes
-    and may have its own last axis (a per-row statistic has width 1).
+    fn must be elementwise, or, given `row_length`, work on each row of the last
+    axis alone (a softmax, a layer norm): its pieces are then whole rows,
+    (rows, width). With rows, every array and result shares the leading axes and
+    may have its own last axis (a per-row statistic has width 1).
+
+    On the CPU, a large array runs one cache-sized block at a time: a chain of
+    NumPy ops then keeps its temporaries in cache instead of streaming every pass
+    through memory (2x faster for GELU's backward). With more than one thread
+    (minigrad.set_num_threads) the blocks are shared among the threads, which NumPy
+    lets run at once. Small arrays, and GPU arrays, go in one call.
     """
     size = arrays[0].size
-    if device_of(arrays[0]) == "cuda" or size <= BLOCK:
+    if device_of(arrays[0]) == "cuda":
         return fn(*arrays)
-    if row_length is None:
+    pieces = threads.workers() if size >= PARALLEL_FROM else 1
+    blocked = size >= max(BLOCKWISE_FROM, BLOCK + 1)
+    if not blocked and pieces == 1:
+        return fn(*arrays)
+    if row_length is None:  # elements
+        units, width = size, 1
         flats = [numpy.ascontiguousarray(a).reshape(-1) for a in arrays]
-        starts, step = range(0, size, BLOCK), BLOCK
-    else:  # whole rows: block `start` is rows start .. start + step
-        lead = arrays[0].shape[:-1]
-        rows = size // row_length
-        flats = [numpy.ascontiguousarray(a).reshape(rows, -1) for a in arrays]
-        step = max(1, BLOCK // row_length)
-        starts = range(0, rows, step)
-    outs = None
-    for start in starts:
-        blocks = fn(*(f[start:start + step] for f in flats))
-        single = not isinstance(blocks, tuple)
-        blocks = (blocks,) if single else blocks
-        if outs is None:
-            count = len(flats[0])
-            outs = [numpy.empty((count,) + b.shape[1:], dtype=b.dtype) for b in blocks]
-        for out, block in zip(outs, blocks):
-            out[start:start + step] = block
-    if row_length is None:
-        outs = [out.reshape(arrays[0].shape) for out in outs]
-    else:
-        outs = [out.reshape(lead + out.shape[1:]) for out in outs]
+    else:  # whole rows
+        units, width = size // row_length, row_length
+        flats = [numpy.ascontiguousarray(a).reshape(units, -1) for a in arrays]
+    per_block = max(1, BLOCK // width) if blocked else -(-units // pieces)
+    blocks = [(b, min(b + per_block, units)) for b in range(0, units, per_block)]
+    probe = fn(*(f[:0] for f in flats))  # no rows: the results' dtypes and trailing shapes
+    single = not isinstance(probe, tuple)
+    outs = [numpy.empty((units,) + p.shape[1:], dtype=p.dtype) for p in ((probe,) if single else probe)]
+
+    def run(group):  # one thread's blocks, written into their places in outs
+        for b0, b1 in group:
+            results = fn(*(f[b0:b1] for f in flats))
+            for out, result in zip(outs, (results,) if single else results):
+                out[b0:b1] = result
+
+    groups = [blocks[g0:g1] for g0, g1 in threads.split_ranges(len(blocks), pieces)]
+    threads.run_in_parallel([partial(run, group) for group in groups])
+    lead = arrays[0].shape if row_length is None else arrays[0].shape[:-1]
+    outs = [out.reshape(lead + out.shape[1:]) for out in outs]
     return outs[0] if single else tuple(outs)
 
 

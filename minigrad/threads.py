@@ -15,14 +15,17 @@ ctypes. Where neither works, setting the count raises a RuntimeError that says h
 OPENBLAS_NUM_THREADS before Python starts instead.
 """
 import ctypes
+import functools
 import glob
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy
 
 __all__ = ["set_num_threads", "get_num_threads", "choose_num_threads", "use_threads",
-           "blas_info", "machine_load"]
+           "blas_info", "machine_load", "workers", "run_in_parallel"]
 
 
 def _threadpoolctl():
@@ -33,6 +36,7 @@ def _threadpoolctl():
     return threadpoolctl
 
 
+@functools.lru_cache(maxsize=None)
 def _bundled_openblas():
     """NumPy's bundled OpenBLAS as (ctypes library, symbol prefix, suffix), or None."""
     folder = Path(numpy.__file__).resolve().parent.parent / "numpy.libs"
@@ -81,16 +85,102 @@ def get_num_threads():
 
 
 def set_num_threads(count):
-    """Use `count` BLAS threads for NumPy's matrix products from now on (at run time)."""
+    """Use `count` threads from now on (at run time): for NumPy's matrix products (BLAS),
+    and for the fused ops that split their elementwise work (run_in_parallel)."""
+    global _workers
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ValueError(f"set_num_threads: count must be a positive int, got {count!r}")
     if _blas_pools():
         _threadpoolctl().threadpool_limits(limits=count, user_api="blas")
-        return
-    if _bundled_openblas() is None:
+    elif _bundled_openblas() is None:
         raise RuntimeError("set_num_threads: NumPy's BLAS library was not found; pip install "
                            "threadpoolctl, or set OPENBLAS_NUM_THREADS before Python starts")
-    _openblas_call("set_num_threads", ctypes.c_int(count), restype=None)
+    else:
+        _openblas_call("set_num_threads", ctypes.c_int(count), restype=None)
+    _workers = count
+
+
+# --- splitting a fused op's work across threads ---------------------------------------------
+#
+# NumPy releases the GIL inside its loops, so two Python threads each running the passes of
+# a GELU or a softmax on half of the rows really run at once. Torch does the same with its
+# intra-op threads; without it only the matrix products would use a second core. While the
+# pieces run, BLAS is held at one thread (each piece's products then stay on its own core
+# instead of each asking for every core).
+
+_workers = None       # the thread count last set, or BLAS's own count at first use
+_pool, _pool_size = None, 0   # one ThreadPoolExecutor, grown on demand
+_pool_lock = threading.Lock()
+_inside = threading.local()   # .piece is True in a task of run_in_parallel: no nesting
+
+
+def workers():
+    """How many threads a fused op may split its work into (1: do it in one piece, as
+    inside a piece already running in parallel)."""
+    global _workers
+    if getattr(_inside, "piece", False):
+        return 1
+    if _workers is None:
+        try:
+            _workers = get_num_threads() if _blas_switch() is not None else 1
+        except RuntimeError:
+            _workers = 1
+    return _workers
+
+
+def _blas_switch():
+    """NumPy's bundled OpenBLAS's set_num_threads (a microsecond call), or None: without it
+    BLAS cannot be held at one thread cheaply, so work is not split."""
+    found = _bundled_openblas()
+    if found is None:
+        return None
+    library, prefix, suffix = found
+    function = getattr(library, f"{prefix}_set_num_threads{suffix}", None)
+    if function is not None:
+        function.restype = None
+    return function
+
+
+def run_in_parallel(tasks):
+    """Run the zero-argument callables `tasks` at once (the first in this thread, the rest
+    in worker threads), BLAS at one thread meanwhile; their results, in order. An exception
+    in any task is raised here after every task has finished."""
+    global _pool, _pool_size
+    if len(tasks) == 1:
+        return [tasks[0]()]
+    switch, count = _blas_switch(), workers()
+    with _pool_lock:
+        if _pool_size < len(tasks) - 1:
+            _pool, _pool_size = ThreadPoolExecutor(len(tasks) - 1, "minigrad"), len(tasks) - 1
+        pool = _pool
+    switch(1)
+    try:
+        futures = [pool.submit(_as_piece, task) for task in tasks[1:]]
+        try:
+            first = _as_piece(tasks[0])
+        finally:
+            rest = [f.exception() or f.result() for f in futures]  # wait for every piece
+    finally:
+        switch(count)
+    for result in rest:
+        if isinstance(result, BaseException):
+            raise result
+    return [first] + rest
+
+
+def _as_piece(task):
+    _inside.piece = True
+    try:
+        return task()
+    finally:
+        _inside.piece = False
+
+
+def split_ranges(count, pieces):
+    """`pieces` contiguous (start, stop) ranges covering range(count), sizes within one."""
+    pieces = max(1, min(pieces, count))
+    bounds = [count * i // pieces for i in range(pieces + 1)]
+    return list(zip(bounds, bounds[1:]))
 
 
 def blas_info():

@@ -23,9 +23,11 @@ from test_ops import (DTYPES, attention_shapes, checks, cross_entropy_inputs,
 import minigrad as mg
 import minigrad.ops
 from minigrad.autograd import FusedFunction
+from minigrad.ops.arithmetic import Linear
 from minigrad.ops.elementwise import GELU
 from minigrad import backend
 from minigrad.ops.attention import MaskedAttention, SlidingWindowAttention
+import minigrad.ops.nn as nn_ops
 from minigrad.ops.nn import CausalAttention, CrossEntropy, LayerNorm, Softmax
 
 TIGHT = dict(rtol=1e-10, atol=1e-12)  # float64, the same math in a different order
@@ -48,6 +50,14 @@ def masked_attention_shapes(draw):
 
 
 
+@st.composite
+def linear_shapes(draw, bias):
+    """x (..., in) with 0-2 leading axes (a 1-D x too), weight (out, in), bias (out,)."""
+    lead = draw(array_shapes(min_dims=0, max_dims=2))
+    n_in, n_out = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    return Draw((lead + (n_in,), (n_out, n_in)) + (((n_out,),) if bias else ()), {})
+
+
 class FusedCase(NamedTuple):
     name: str
     function: type               # the FusedFunction subclass
@@ -60,6 +70,8 @@ class FusedCase(NamedTuple):
 
 
 FUSED = [
+    FusedCase("Linear", Linear, (), linear_shapes(bias=True)),
+    FusedCase("Linear, no bias", Linear, (), linear_shapes(bias=False)),
     FusedCase("GELU tanh", GELU, ("tanh",), unary()),
     FusedCase("GELU none", GELU, ("none",), unary()),
     FusedCase("CrossEntropy (N, C)", CrossEntropy, (), cross_entropy_shapes(1),
@@ -234,7 +246,8 @@ def test_large_logits_stay_finite_and_correct(op, logits, dtype, device):
 
 
 @pytest.mark.parametrize("axis", [-1, 1])
-def test_masked_softmax_beyond_one_block_matches_its_composite(axis):
+def test_masked_softmax_beyond_one_block_matches_its_composite(axis, monkeypatch):
+    monkeypatch.setattr(backend, "BLOCKWISE_FROM", 0)  # blocks past one BLOCK
     # larger than backend.BLOCK, so the CPU path really runs block by block over rows
     rows, width = 4 * backend.BLOCK // 64 + 3, 64
     rng = np.random.default_rng(0)
@@ -253,7 +266,8 @@ def test_masked_softmax_beyond_one_block_matches_its_composite(axis):
         assert (value[:, :5][masked[:, :5]] == 0).all()
 
 
-def test_layer_norm_beyond_one_block_matches_its_composite():
+def test_layer_norm_beyond_one_block_matches_its_composite(monkeypatch):
+    monkeypatch.setattr(backend, "BLOCKWISE_FROM", 0)  # blocks past one BLOCK
     # larger than backend.BLOCK, with a row count that is not a multiple of the
     # rows per block, so the CPU path runs block by block and ends on a partial block
     width = 48
@@ -268,3 +282,24 @@ def test_layer_norm_beyond_one_block_matches_its_composite():
     want = value_and_gradients(composite, [x, weight, bias], 0)
     for g, w in zip(got, want):  # the value, then the gradients of x, weight and bias
         np.testing.assert_allclose(g, w, **TIGHT)
+
+
+@pytest.mark.parametrize("shape", [(3, 2, 5, 4), (1, 3, 6, 2), (7, 3)])
+def test_causal_attention_shared_among_threads_equals_one_thread(monkeypatch, shape):
+    # two threads, each a share of the batch (axis 0, or the heads when B = 1); a 2-D
+    # input has no batch to share and runs whole
+    rng = np.random.default_rng(4)
+    arrays = [rng.standard_normal(shape) for _ in range(3)]
+    results, pieces = [], []
+    run = mg.threads.run_in_parallel
+    monkeypatch.setattr(mg.threads, "run_in_parallel", lambda tasks: pieces.append(len(tasks))
+                        or run(tasks))
+    for count in (1, 2):
+        monkeypatch.setattr(mg.threads, "_workers", count)
+        monkeypatch.setattr(nn_ops, "PARALLEL_SCORES", 0)
+        q, k, v = (mg.tensor(a, requires_grad=True) for a in arrays)
+        y = mg.functional.causal_attention(q, k, v, chunk=2)
+        results.append(value_and_gradients(y, [q, k, v], 0))
+    for one, two in zip(*results):
+        np.testing.assert_array_equal(one, two)
+    assert pieces == [1, 1] + ([1, 1] if len(shape) == 2 else [2, 2])  # forward, backward

@@ -4,7 +4,7 @@ Inputs may broadcast against each other; each backward returns gradients in
 the output's shape and the engine sums them back to each input's shape.
 """
 from .. import backend
-from ..autograd import Function, as_tensor
+from ..autograd import Function, FusedFunction, as_tensor
 from .conversion import astype
 from .indexing import where
 
@@ -133,11 +133,13 @@ class MatMul(Function):
         return ga, gb
 
 
-class Linear(Function):
+class Linear(FusedFunction):
     """x @ W^T + b, with W stored (out_features, in_features) as in PyTorch.
 
     One op instead of transpose, matmul and a broadcast add: the bias is added
-    in place, and the batch dims fold into one big matmul each way.
+    in place, the batch dims fold into one big matmul each way, and the backward
+    runs on arrays (three BLAS calls), not as a graph of ops. `composite` is the
+    definition, differentiated when a graph of the backward pass is wanted.
     """
 
     def forward(self, x, weight, bias=None):
@@ -146,15 +148,22 @@ class Linear(Function):
             y += bias
         return y.reshape(*x.shape[:-1], weight.shape[0])  # (..., out)
 
-    def backward(self, gy):  # d(x W^T + b): dx = g W, dW = g^T x, db = sum of g over rows
-        x, weight = self.inputs[0], self.inputs[1]
+    def backward_arrays(self, gy):  # d(x W^T + b): dx = g W, dW = g^T x, db = sum of g over rows
+        x, weight = self.inputs[0].data, self.inputs[1].data
+        wants = [t.requires_grad for t in self.inputs]
         n_out, n_in = weight.shape
         g = gy.reshape(-1, n_out)                         # (N, out)
-        gx = (g @ weight).reshape(x.shape) if x.requires_grad else None
-        gw = g.swapaxes(0, 1) @ x.reshape(-1, n_in) if weight.requires_grad else None
+        gx = (g @ weight).reshape(x.shape) if wants[0] else None
+        gw = g.T @ x.reshape(-1, n_in) if wants[1] else None
         if len(self.inputs) == 2:
             return gx, gw
-        return gx, gw, g.sum(axis=0) if self.inputs[2].requires_grad else None
+        # the bias gradient as a matrix-vector product: BLAS sums the rows ~2x faster
+        gb = self.xp.ones(g.shape[0], dtype=g.dtype) @ g if wants[2] else None
+        return gx, gw, gb
+
+    def composite(self, x, weight, bias=None):
+        y = matmul(x, weight.swapaxes(0, 1))
+        return y if bias is None else y + bias
 
 
 def add(x, y):

@@ -7,7 +7,7 @@ cannot overflow) and work in log space where they can (log-sum-exp).
 import math
 from functools import partial
 
-from .. import backend
+from .. import backend, threads
 from .. import random as mg_random
 from ..autograd import Function, FusedFunction, as_tensor
 from .conversion import astype
@@ -68,6 +68,23 @@ def _softmax_grad(s, gy, mask=None, axis=-1):
     return g
 
 
+PARALLEL_SCORES = 1 << 16  # attention with fewer scores than this runs in one thread
+
+
+def _batch_parts(q):
+    """Index tuples splitting q's batch axes (all but the last two) into one share per
+    thread (threads.workers()); [()], the whole, when there is one thread, too little
+    work to share (fewer than 2^16 scores), or a GPU array."""
+    scores = q.size // max(q.shape[-1], 1) * q.shape[-2]
+    count = threads.workers() if scores >= PARALLEL_SCORES else 1
+    axes = [a for a in range(q.ndim - 2) if q.shape[a] > 1]
+    if count == 1 or not axes or backend.device_of(q) == "cuda":
+        return [()]
+    axis = axes[0]
+    return [(slice(None),) * axis + (slice(a, b),)
+            for a, b in threads.split_ranges(q.shape[axis], count)]
+
+
 class CausalAttention(FusedFunction):
     """softmax(q k^T / sqrt(hs), future keys masked) @ v for q, k, v of shape (..., T, hs).
 
@@ -84,35 +101,49 @@ class CausalAttention(FusedFunction):
         return [(r0, min(r0 + self.chunk, T)) for r0 in range(0, T, self.chunk)]
 
     def forward(self, q, k, v):
-        xp = self.xp
-        self.scale = scale = 1.0 / math.sqrt(q.shape[-1])
-        y = xp.empty(q.shape[:-1] + v.shape[-1:], dtype=q.dtype)
-        self.weights = []  # each chunk's softmax, (..., r1 - r0, r1), kept for backward
+        self.scale = 1.0 / math.sqrt(q.shape[-1])
+        y = self.xp.empty(q.shape[:-1] + v.shape[-1:], dtype=q.dtype)
+        self.parts = _batch_parts(q)  # a share of the batch for each thread
+        self.weights = [None] * len(self.parts)  # per part, each chunk's softmax
+
+        def attend(i, part):
+            self.weights[i] = self._forward_part(q[part], k[part], v[part], y[part])
+        threads.run_in_parallel([partial(attend, i, part) for i, part in enumerate(self.parts)])
+        return y
+
+    def _forward_part(self, q, k, v, y):
+        """Fill y with the attention of q, k, v; return each chunk's weights."""
+        xp, weights = self.xp, []
         for r0, r1 in self._chunks(q.shape[-2]):
             scores = q[..., r0:r1, :] @ k[..., :r1, :].swapaxes(-1, -2)  # (..., n, r1)
-            scores *= scale
+            scores *= self.scale
             # the last n keys face these n queries: mask above the diagonal. -inf is safe
             # here: the diagonal is never masked, so no row is all -inf (no 0/0)
             n = r1 - r0
             scores[..., r0:] += xp.triu(xp.full((n, n), -xp.inf, dtype=q.dtype), k=1)
-            weights = backend.blockwise(partial(_softmax, axis=-1), scores, row_length=r1)
-            self.weights.append(weights)
-            y[..., r0:r1, :] = weights @ v[..., :r1, :]
-        return y
+            weights.append(backend.blockwise(partial(_softmax, axis=-1), scores, row_length=r1))
+            y[..., r0:r1, :] = weights[-1] @ v[..., :r1, :]
+        return weights
 
     def backward_arrays(self, gy):  # d attention: gv = w^T g, gw = g v^T, gs = d softmax(gw)
         q, k, v = (x.data for x in self.inputs)
-        xp, scale = self.xp, self.scale
+        xp = self.xp
         gq, gk, gv = xp.empty_like(q), xp.zeros_like(k), xp.zeros_like(v)
-        for (r0, r1), weights in zip(self._chunks(q.shape[-2]), self.weights):
+
+        def backward_part(i, p):
+            self._backward_part(q[p], k[p], v[p], gy[p], self.weights[i], gq[p], gk[p], gv[p])
+        threads.run_in_parallel([partial(backward_part, i, p) for i, p in enumerate(self.parts)])
+        return gq, gk, gv
+
+    def _backward_part(self, q, k, v, gy, weights, gq, gk, gv):
+        for (r0, r1), w in zip(self._chunks(q.shape[-2]), weights):
             g = gy[..., r0:r1, :]                                       # (..., n, hs)
-            gv[..., :r1, :] += weights.swapaxes(-1, -2) @ g
+            gv[..., :r1, :] += w.swapaxes(-1, -2) @ g
             gw = g @ v[..., :r1, :].swapaxes(-1, -2)                    # (..., n, r1)
-            gs = backend.blockwise(partial(_softmax_grad, axis=-1), weights, gw, row_length=r1)
-            gs *= scale                                                 # d scores, scaled
+            gs = backend.blockwise(partial(_softmax_grad, axis=-1), w, gw, row_length=r1)
+            gs *= self.scale                                            # d scores, scaled
             gq[..., r0:r1, :] = gs @ k[..., :r1, :]
             gk[..., :r1, :] += gs.swapaxes(-1, -2) @ q[..., r0:r1, :]
-        return gq, gk, gv
 
     def composite(self, q, k, v):
         T = q.shape[-2]
@@ -211,7 +242,8 @@ class LayerNorm(FusedFunction):
                                xhat, self.rstd, gy, row_length=gy.shape[-1])
         xhat_rows, gy_rows = xhat.reshape(-1, xhat.shape[-1]), gy.reshape(-1, gy.shape[-1])
         gweight = self.xp.einsum("nc,nc->c", gy_rows, xhat_rows)  # sum of gy * xhat, no temporary
-        return gx, gweight, gy_rows.sum(axis=0)
+        gbias = self.xp.ones(gy_rows.shape[0], dtype=gy.dtype) @ gy_rows  # BLAS sums rows fastest
+        return gx, gweight, gbias
 
     def composite(self, x, weight, bias):
         centered = x - x.mean(axis=-1, keepdims=True)
