@@ -153,6 +153,30 @@ BLOCKWISE_FROM = 1 << 20
 PARALLEL_FROM = 1 << 18
 
 
+PARALLEL_MATMUL_FROM = 1 << 23  # multiply-adds (~0.1 ms on one core) before a product is split
+
+
+def matmul(a, b):
+    """a @ b for 2-D a (m, k) and b (k, n). On the CPU with more than one thread
+    (minigrad.set_num_threads) a large product is cut into one block of rows of a per
+    thread (columns of b when a has fewer rows than b has columns); each block is a
+    one-thread BLAS call, and the threads run at once."""
+    m, n = a.shape[0], b.shape[1]
+    pieces = threads.workers() if m * n * a.shape[1] >= PARALLEL_MATMUL_FROM else 1
+    if pieces == 1 or device_of(a) == "cuda":
+        return a @ b
+    out = numpy.empty((m, n), dtype=numpy.result_type(a.dtype, b.dtype))
+    if m >= n:
+        def block(r0, r1):
+            numpy.matmul(a[r0:r1], b, out=out[r0:r1])
+    else:
+        def block(c0, c1):
+            out[:, c0:c1] = a @ b[:, c0:c1]
+    ranges = threads.split_ranges(m if m >= n else n, pieces)
+    threads.run_in_parallel([partial(block, *r) for r in ranges])
+    return out
+
+
 def blockwise(fn, *arrays, row_length=None):
     """fn(*arrays), an array or a tuple of them, computed a piece at a time.
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy
 
 __all__ = ["set_num_threads", "get_num_threads", "choose_num_threads", "use_threads",
-           "blas_info", "machine_load", "workers", "run_in_parallel"]
+           "blas_info", "blas_threads", "machine_load", "workers", "run_in_parallel"]
 
 
 def _threadpoolctl():
@@ -72,8 +72,8 @@ def _blas_pools():
     return [pool for pool in controller.threadpool_info() if pool.get("user_api") == "blas"]
 
 
-def get_num_threads():
-    """The BLAS thread count NumPy's matrix products use now."""
+def blas_threads():
+    """The thread count of the BLAS library behind NumPy's matmul itself."""
     pools = _blas_pools()
     if pools:
         return int(pools[0]["num_threads"])
@@ -84,12 +84,7 @@ def get_num_threads():
     return int(count)
 
 
-def set_num_threads(count):
-    """Use `count` threads from now on (at run time): for NumPy's matrix products (BLAS),
-    and for the fused ops that split their elementwise work (run_in_parallel)."""
-    global _workers
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(f"set_num_threads: count must be a positive int, got {count!r}")
+def _set_blas_threads(count):
     if _blas_pools():
         _threadpoolctl().threadpool_limits(limits=count, user_api="blas")
     elif _bundled_openblas() is None:
@@ -97,71 +92,75 @@ def set_num_threads(count):
                            "threadpoolctl, or set OPENBLAS_NUM_THREADS before Python starts")
     else:
         _openblas_call("set_num_threads", ctypes.c_int(count), restype=None)
+
+
+def get_num_threads():
+    """How many threads minigrad's ops use (set_num_threads)."""
+    return workers()
+
+
+def set_num_threads(count):
+    """Use `count` threads from now on (at run time), like torch.set_num_threads.
+
+    minigrad holds BLAS itself at one thread and splits its own work (large matrix
+    products, GELU, layer norm, attention) into `count` pieces that run at once. A BLAS
+    thread spin-waits for ~0.1 s after each product, so it would take a core from every
+    other piece of work (and, on a busy machine, stall its product when descheduled).
+    """
+    global _workers
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"set_num_threads: count must be a positive int, got {count!r}")
+    _set_blas_threads(1)
     _workers = count
 
 
-# --- splitting a fused op's work across threads ---------------------------------------------
+# --- splitting an op's work across threads ----------------------------------------------
 #
-# NumPy releases the GIL inside its loops, so two Python threads each running the passes of
-# a GELU or a softmax on half of the rows really run at once. Torch does the same with its
-# intra-op threads; without it only the matrix products would use a second core. While the
-# pieces run, BLAS is held at one thread (each piece's products then stay on its own core
-# instead of each asking for every core).
+# NumPy releases the GIL inside its loops and BLAS calls, so two Python threads each
+# multiplying, or running the passes of a GELU or a softmax on, half of the rows really
+# run at once (torch does the same with its intra-op threads). BLAS stays at one thread,
+# so each piece's products stay on its core; the pool's idle threads sleep, never spin.
 
-_workers = None       # the thread count last set, or BLAS's own count at first use
+_workers = None               # the count last set; at first use, BLAS's own count
 _pool, _pool_size = None, 0   # one ThreadPoolExecutor, grown on demand
 _pool_lock = threading.Lock()
 _inside = threading.local()   # .piece is True in a task of run_in_parallel: no nesting
 
 
 def workers():
-    """How many threads a fused op may split its work into (1: do it in one piece, as
-    inside a piece already running in parallel)."""
+    """How many threads an op may split its work into (1: do it in one piece, as inside a
+    piece already running in parallel). The first call takes BLAS's own thread count and
+    holds BLAS at one thread; where BLAS cannot be controlled it is 1 (BLAS then keeps
+    its own threads)."""
     global _workers
     if getattr(_inside, "piece", False):
         return 1
     if _workers is None:
         try:
-            _workers = get_num_threads() if _blas_switch() is not None else 1
+            count = blas_threads()
+            _set_blas_threads(1)
+            _workers = count
         except RuntimeError:
             _workers = 1
     return _workers
 
 
-def _blas_switch():
-    """NumPy's bundled OpenBLAS's set_num_threads (a microsecond call), or None: without it
-    BLAS cannot be held at one thread cheaply, so work is not split."""
-    found = _bundled_openblas()
-    if found is None:
-        return None
-    library, prefix, suffix = found
-    function = getattr(library, f"{prefix}_set_num_threads{suffix}", None)
-    if function is not None:
-        function.restype = None
-    return function
-
-
 def run_in_parallel(tasks):
     """Run the zero-argument callables `tasks` at once (the first in this thread, the rest
-    in worker threads), BLAS at one thread meanwhile; their results, in order. An exception
-    in any task is raised here after every task has finished."""
+    in worker threads); their results, in order. An exception in any task is raised here
+    after every task has finished."""
     global _pool, _pool_size
     if len(tasks) == 1:
         return [tasks[0]()]
-    switch, count = _blas_switch(), workers()
     with _pool_lock:
         if _pool_size < len(tasks) - 1:
             _pool, _pool_size = ThreadPoolExecutor(len(tasks) - 1, "minigrad"), len(tasks) - 1
         pool = _pool
-    switch(1)
+    futures = [pool.submit(_as_piece, task) for task in tasks[1:]]
     try:
-        futures = [pool.submit(_as_piece, task) for task in tasks[1:]]
-        try:
-            first = _as_piece(tasks[0])
-        finally:
-            rest = [f.exception() or f.result() for f in futures]  # wait for every piece
+        first = _as_piece(tasks[0])
     finally:
-        switch(count)
+        rest = [f.exception() or f.result() for f in futures]  # wait for every piece
     for result in rest:
         if isinstance(result, BaseException):
             raise result
@@ -184,16 +183,19 @@ def split_ranges(count, pieces):
 
 
 def blas_info():
-    """One line: which BLAS, which kernels it chose for this CPU, and its thread count."""
+    """One line: which BLAS, which kernels it chose for this CPU, its own thread count,
+    and how many threads minigrad splits its work into."""
     pools = _blas_pools()
     if pools:
         pool = pools[0]
-        return (f"{pool.get('internal_api')} {pool.get('version')} "
-                f"({pool.get('architecture')} kernels, {pool['num_threads']} threads)")
-    core = _openblas_call("get_corename", restype=ctypes.c_char_p)
-    if core is None:
-        return "unknown BLAS (numpy.show_config() shows it)"
-    return f"OpenBLAS ({core.decode()} kernels, {get_num_threads()} threads)"
+        blas = (f"{pool.get('internal_api')} {pool.get('version')} "
+                f"({pool.get('architecture')} kernels, {pool['num_threads']} BLAS threads)")
+    else:
+        core = _openblas_call("get_corename", restype=ctypes.c_char_p)
+        if core is None:
+            return "unknown BLAS (numpy.show_config() shows it)"
+        blas = f"OpenBLAS ({core.decode()} kernels, {blas_threads()} BLAS threads)"
+    return f"{blas}; minigrad splits its work into {workers()} threads"
 
 
 def machine_load():

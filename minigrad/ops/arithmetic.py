@@ -117,8 +117,9 @@ class MatMul(Function):
 
     def forward(self, a, b):
         if b.ndim == 2 and a.ndim > 2:  # (..., k) @ (k, n): one big matmul, not one per batch
-            return (a.reshape(-1, a.shape[-1]) @ b).reshape(*a.shape[:-1], b.shape[-1])
-        return a @ b
+            folded = backend.matmul(a.reshape(-1, a.shape[-1]), b)
+            return folded.reshape(*a.shape[:-1], b.shape[-1])
+        return backend.matmul(a, b) if a.ndim == 2 and b.ndim == 2 else a @ b
 
     def backward(self, gy):  # d(a @ b) = da @ b + a @ db
         a, b = self.inputs
@@ -143,7 +144,7 @@ class Linear(FusedFunction):
     """
 
     def forward(self, x, weight, bias=None):
-        y = x.reshape(-1, x.shape[-1]) @ weight.T         # (N, in) @ (in, out)
+        y = backend.matmul(x.reshape(-1, x.shape[-1]), weight.T)  # (N, in) @ (in, out)
         if bias is not None:
             y += bias
         return y.reshape(*x.shape[:-1], weight.shape[0])  # (..., out)
@@ -153,8 +154,8 @@ class Linear(FusedFunction):
         wants = [t.requires_grad for t in self.inputs]
         n_out, n_in = weight.shape
         g = gy.reshape(-1, n_out)                         # (N, out)
-        gx = (g @ weight).reshape(x.shape) if wants[0] else None
-        gw = g.T @ x.reshape(-1, n_in) if wants[1] else None
+        gx = backend.matmul(g, weight).reshape(x.shape) if wants[0] else None
+        gw = backend.matmul(g.T, x.reshape(-1, n_in)) if wants[1] else None
         if len(self.inputs) == 2:
             return gx, gw
         # the bias gradient as a matrix-vector product: BLAS sums the rows ~2x faster
