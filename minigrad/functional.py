@@ -39,5 +39,7 @@ from .ops.scans import argsort, cumprod, cumsum, prod, sort, topk  # noqa: F401,
 from .ops.losses import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401, E402
                          huber_loss, kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss)
 
+from .ops.nn import packed_causal_attention  # noqa: F401,E402
+
 # keep last: every public name above (help(minigrad.functional) lists them)
 __all__ = sorted(name for name in dir() if not name.startswith("_"))

@@ -274,6 +274,10 @@ class MultiHeadAttention(Module):
             if context is not None:
                 raise ValueError("context is for cross-attention: build the module with "
                                  "MultiHeadAttention(..., cross=True)")
+            if self._plain_causal(T, attn_mask, key_padding_mask, kv_cache, return_weights):
+                # the heads stay packed in c_attn's output: no split, no transposed copies
+                y = F.packed_causal_attention(self.c_attn(x), self.n_head)  # (B, T, C)
+                return self.resid_dropout(self.c_proj(y))             # (B, T, C)
             q, k, v = self._heads(self.c_attn(x), 3)          # 3 x (B, nh, T, hs)
             start = 0 if kv_cache is None else kv_cache.length
             key_positions = None
@@ -353,6 +357,12 @@ class MultiHeadAttention(Module):
         if self.keep_weights:
             self.last_weights = weights.detach()              # (B, nh, T, S), values only
         return weights
+
+    def _plain_causal(self, T, attn_mask, key_padding_mask, kv_cache, return_weights):
+        """Causal self-attention with no mask, cache, window, weights or dropout to honour."""
+        return (self.causal and attn_mask is None and key_padding_mask is None
+                and kv_cache is None and (self.window is None or self.window >= T)
+                and not self._explicit(return_weights))
 
     def _explicit(self, return_weights):
         """The explicit ops are needed: weights wanted or kept, dropout on them, or fused off."""

@@ -120,8 +120,8 @@ def test_multi_head_equals_separate_heads_concatenated_then_projected(causal):
 
 
 def test_multi_head_fused_causal_path_equals_the_explicit_one():
-    # a plain causal forward takes F.causal_attention; T = 70 spans two of its 64-query
-    # chunks. fused = False takes the explicit ops.
+    # a plain causal forward takes F.packed_causal_attention; T = 70 spans two of its
+    # 64-query chunks. fused = False takes the explicit ops.
     mha = randomize_biases(to_float64(MultiHeadAttention(12, 3)))
     results = []
     for fused in (True, False):
@@ -129,7 +129,7 @@ def test_multi_head_fused_causal_path_equals_the_explicit_one():
         x = float64_input(B, 70, 12)
         y = mha(x)
         ops = {function.name for function in topological_order([y])}
-        assert ("CausalAttention" in ops, "Softmax" in ops) == (fused, not fused)
+        assert ("PackedCausalAttention" in ops, "Softmax" in ops) == (fused, not fused)
         mha.zero_grad()
         (y * y).sum().backward()
         results.append([y.numpy(), x.grad.numpy()] + [p.grad.numpy() for p in mha.parameters()])
@@ -292,7 +292,7 @@ def mask_cases():
     padding = np.array([[False] * (L_Q - 2) + [True] * 2, [False] * L_Q])
     causal = np.tril(np.ones((L_Q, L_Q), bool))
     return [
-        ("causal", {}, {}, causal, None, "CausalAttention"),
+        ("causal", {}, {}, causal, None, "PackedCausalAttention"),
         ("bidirectional", dict(causal=False), {}, None, None, "MaskedAttention"),
         ("causal + bool attn_mask", {}, dict(attn_mask=bool_mask), causal & bool_mask, None,
          "MaskedAttention"),

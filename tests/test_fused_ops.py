@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_ops import Draw, sliding_window_shapes
 from test_ops import shapes as array_shapes
-from test_ops import (DTYPES, attention_shapes, checks, cross_entropy_inputs,
+from test_ops import (DTYPES, attention_shapes, packed_attention_shapes, checks, cross_entropy_inputs,
                       cross_entropy_shapes, each, layer_norm_shapes, normal, np_cross_entropy, np_log_softmax, np_softmax,
                       seeds, softmax_axis, unary)
 
@@ -28,7 +28,7 @@ from minigrad.ops.elementwise import GELU
 from minigrad import backend
 from minigrad.ops.attention import MaskedAttention, SlidingWindowAttention
 import minigrad.ops.nn as nn_ops
-from minigrad.ops.nn import CausalAttention, CrossEntropy, LayerNorm, Softmax
+from minigrad.ops.nn import CausalAttention, PackedCausalAttention, CrossEntropy, LayerNorm, Softmax
 
 TIGHT = dict(rtol=1e-10, atol=1e-12)  # float64, the same math in a different order
 
@@ -83,6 +83,7 @@ FUSED = [
     FusedCase("LayerNorm", LayerNorm, (1e-5,), layer_norm_shapes(affine=2)),
     FusedCase("Softmax", Softmax, (), softmax_axis()),
     FusedCase("CausalAttention", CausalAttention, (), attention_shapes()),
+    FusedCase("PackedCausalAttention", PackedCausalAttention, (), packed_attention_shapes()),
     FusedCase("MaskedAttention", MaskedAttention, (), masked_attention_shapes()),
     FusedCase("SlidingWindowAttention", SlidingWindowAttention, (), sliding_window_shapes()),
 ]

@@ -274,6 +274,15 @@ def attention_shapes(draw):
 
 
 @st.composite
+def packed_attention_shapes(draw):
+    """qkv (..., T, 3 * n_head * hs) with 0-2 leading axes, n_head and a chunk size."""
+    lead = draw(shapes(max_dims=2))
+    T, n_head, head_size = draw(st.integers(1, 7)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
+    return Draw((lead + (T, 3 * n_head * head_size),),
+                dict(n_head=n_head, chunk=draw(st.integers(1, 4))))
+
+
+@st.composite
 def sdpa_shapes(draw):
     """query (..., L, E), key (..., S, E), value (..., S, Ev) with L != S allowed, and a bool
     attn_mask (some rows may have no key) or is_causal, or neither; a scale or None."""
@@ -407,6 +416,15 @@ def np_causal_attention(q, k, v, chunk):
     scores = q @ k.swapaxes(-1, -2) / math.sqrt(q.shape[-1])
     scores = np.where(np.triu(np.ones((T, T), dtype=bool), k=1), -np.inf, scores)
     return np_softmax(scores) @ v
+
+
+def np_packed_causal_attention(qkv, n_head, chunk):
+    *lead, T, width = qkv.shape
+    C = width // 3
+    q, k, v = (np.swapaxes(part.reshape(*lead, T, n_head, C // n_head), -2, -3)
+               for part in np.split(qkv, 3, axis=-1))
+    y = np_causal_attention(q, k, v, chunk)                  # (..., nh, T, hs)
+    return np.swapaxes(y, -2, -3).reshape(*lead, T, C)
 
 
 def np_sdpa(q, k, v, attn_mask=None, is_causal=False, scale=None):
@@ -669,6 +687,8 @@ OPS = [
            layer_norm_shapes(affine=2), gradgrad=True),
     OpCase("causal_attention", mg.causal_attention, np_causal_attention, attention_shapes(),
            gradgrad=True),
+    OpCase("packed_causal_attention", mg.packed_causal_attention, np_packed_causal_attention,
+           packed_attention_shapes(), gradgrad=True),
     OpCase("scaled_dot_product_attention", mg.scaled_dot_product_attention, np_sdpa,
            sdpa_shapes(), gradgrad=True),
     OpCase("sliding_window_attention", mg.sliding_window_attention,
@@ -1450,6 +1470,13 @@ ERRORS = [  # (what, call on a device, exception, regex the message must contain
                                    zeros(2, 3, device=d).astype("float64")),
      TypeError, r"causal_attention needs q, k, v of one floating dtype, got float32, float32, "
                 r"float64"),
+    ("packed_causal_attention width",
+     lambda d: mg.packed_causal_attention(zeros(2, 4, 12, device=d), 3),
+     ValueError, r"needs qkv of shape \(\.\.\., T, 3 \* C\) with C a multiple of n_head=3; "
+                 r"got \(2, 4, 12\)"),
+    ("packed_causal_attention n_head",
+     lambda d: mg.packed_causal_attention(zeros(2, 4, 12, device=d), 0),
+     ValueError, r"n_head must be a positive int, got 0"),
     ("dropout probability", lambda d: mg.dropout(zeros(2, device=d), 1.5),
      ValueError, r"dropout probability must be in \[0, 1\], got 1.5"),
     ("gelu approximation", lambda d: mg.gelu(zeros(2, device=d), approximate="fast"),

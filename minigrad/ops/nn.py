@@ -13,6 +13,7 @@ from ..autograd import Function, FusedFunction, as_tensor
 from .conversion import astype
 from .indexing import getitem, masked_fill
 from .names import torch_names
+from .shape import split
 
 
 class Softmax(FusedFunction):
@@ -101,15 +102,19 @@ class CausalAttention(FusedFunction):
         return [(r0, min(r0 + self.chunk, T)) for r0 in range(0, T, self.chunk)]
 
     def forward(self, q, k, v):
-        self.scale = 1.0 / math.sqrt(q.shape[-1])
         y = self.xp.empty(q.shape[:-1] + v.shape[-1:], dtype=q.dtype)
+        self._attend(q, k, v, y)
+        return y
+
+    def _attend(self, q, k, v, y):
+        """Fill y (..., T, hs) with the attention of q, k, v, keeping the weights."""
+        self.scale = 1.0 / math.sqrt(q.shape[-1])
         self.parts = _batch_parts(q)  # a share of the batch for each thread
         self.weights = [None] * len(self.parts)  # per part, each chunk's softmax
 
         def attend(i, part):
             self.weights[i] = self._forward_part(q[part], k[part], v[part], y[part])
         threads.run_in_parallel([partial(attend, i, part) for i, part in enumerate(self.parts)])
-        return y
 
     def _forward_part(self, q, k, v, y):
         """Fill y with the attention of q, k, v; return each chunk's weights."""
@@ -129,11 +134,14 @@ class CausalAttention(FusedFunction):
         q, k, v = (x.data for x in self.inputs)
         xp = self.xp
         gq, gk, gv = xp.empty_like(q), xp.zeros_like(k), xp.zeros_like(v)
+        self._attend_backward(q, k, v, gy, gq, gk, gv)
+        return gq, gk, gv
 
+    def _attend_backward(self, q, k, v, gy, gq, gk, gv):
+        """Fill gq and add into gk, gv (zeros) the gradients, given gy, the output's."""
         def backward_part(i, p):
             self._backward_part(q[p], k[p], v[p], gy[p], self.weights[i], gq[p], gk[p], gv[p])
         threads.run_in_parallel([partial(backward_part, i, p) for i, p in enumerate(self.parts)])
-        return gq, gk, gv
 
     def _backward_part(self, q, k, v, gy, weights, gq, gk, gv):
         for (r0, r1), w in zip(self._chunks(q.shape[-2]), weights):
@@ -150,6 +158,51 @@ class CausalAttention(FusedFunction):
         scores = (q * (1.0 / math.sqrt(q.shape[-1]))) @ k.swapaxes(-1, -2)  # (..., T, T)
         future = self.xp.triu(self.xp.ones((T, T), dtype=bool), k=1)
         return softmax(scores, axis=-1, mask=future) @ v
+
+
+class PackedCausalAttention(CausalAttention):
+    """Causal self-attention of the heads packed as one Linear makes them: qkv (..., T, 3C)
+    holds q, k, v side by side, each C = n_head * hs channels with head h at channels
+    h*hs:(h+1)*hs; the output (..., T, C) holds the heads' outputs side by side the same way.
+
+    The same values and gradients as splitting qkv, moving the heads to a batch axis,
+    CausalAttention, and moving them back (`composite`), but q, k and v are read as views
+    of qkv and their gradients written into one array like it: no split, no copies of
+    transposed heads, and no concatenation of three gradients in the backward.
+    """
+
+    def __init__(self, n_head, chunk=64):
+        super().__init__(chunk)
+        self.n_head = n_head
+
+    def _heads(self, packed, parts):
+        """Views (..., nh, T, hs) of the `parts` blocks of C channels of packed (..., T, parts*C)."""
+        *lead, T, width = packed.shape
+        hs = width // (parts * self.n_head)
+        split = packed.reshape(*lead, T, parts, self.n_head, hs)
+        L = len(lead)  # axes: lead..., T, part, head, hs -> part, lead..., head, T, hs
+        return split.transpose(L + 1, *range(L), L + 2, L, L + 3)
+
+    def forward(self, qkv):
+        q, k, v = self._heads(qkv, 3)                                 # (..., nh, T, hs)
+        y = self.xp.empty(qkv.shape[:-1] + (qkv.shape[-1] // 3,), dtype=qkv.dtype)
+        self._attend(q, k, v, self._heads(y, 1)[0])                   # writes y (..., T, C)
+        return y
+
+    def backward_arrays(self, gy):  # as CausalAttention's, into the packed layout
+        q, k, v = self._heads(self.inputs[0].data, 3)
+        g_qkv = self.xp.zeros_like(self.inputs[0].data)               # (..., T, 3C)
+        gq, gk, gv = self._heads(g_qkv, 3)
+        self._attend_backward(q, k, v, self._heads(gy, 1)[0], gq, gk, gv)
+        return g_qkv
+
+    def composite(self, qkv):
+        *lead, T, width = qkv.shape
+        nh, C = self.n_head, width // 3
+        q, k, v = (t.reshape(*lead, T, nh, C // nh).swapaxes(-2, -3)  # (..., nh, T, hs)
+                   for t in split(qkv, C, axis=-1))
+        y = super().composite(q, k, v)                                # (..., nh, T, hs)
+        return y.swapaxes(-2, -3).reshape(*lead, T, C)
 
 
 class LogSoftmax(Function):
@@ -350,6 +403,23 @@ def in_float32(fn, x, *others):
     def up(t):
         return astype(t, backend.numpy.float32) if t.dtype == backend.numpy.float16 else t
     return astype(fn(up(x), *(up(as_tensor(o)) for o in others)), backend.numpy.float16)
+
+
+def packed_causal_attention(qkv, n_head, chunk=64):
+    """Causal self-attention of the n_head heads packed in qkv (..., T, 3C), q, k and v
+    side by side as one Linear(C, 3C) makes them; returns (..., T, C), the heads side by
+    side (see PackedCausalAttention). The same as splitting, causal_attention, merging."""
+    qkv = as_tensor(qkv)
+    if isinstance(n_head, bool) or not isinstance(n_head, int) or n_head < 1:
+        raise ValueError(f"packed_causal_attention: n_head must be a positive int, got {n_head!r}")
+    if qkv.ndim < 2 or qkv.shape[-1] % (3 * n_head):
+        raise ValueError(f"packed_causal_attention needs qkv of shape (..., T, 3 * C) with C a "
+                         f"multiple of n_head={n_head}; got {qkv.shape}")
+    if qkv.dtype.kind != "f":
+        raise TypeError(f"packed_causal_attention needs a floating qkv, got {qkv.dtype}")
+    if chunk < 1:
+        raise ValueError(f"packed_causal_attention: chunk must be at least 1, got {chunk}")
+    return PackedCausalAttention(n_head, chunk)(qkv)
 
 
 def causal_attention(q, k, v, chunk=64):
