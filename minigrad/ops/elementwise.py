@@ -119,7 +119,7 @@ class GELU(FusedFunction):
 
     def forward(self, x):
         if self.approximate == "tanh":
-            y, self.t = backend.blockwise(_gelu_tanh, x)  # t is kept for backward
+            y, self.s = backend.blockwise(_gelu_tanh, x)  # s is kept for backward
             return y
         self.cdf = 0.5 * (1.0 + special.erf(x * (1.0 / math.sqrt(2.0))))
         return x * self.cdf
@@ -127,7 +127,7 @@ class GELU(FusedFunction):
     def backward_arrays(self, gy):
         x = self.inputs[0].data
         if self.approximate == "tanh":
-            return backend.blockwise(_gelu_tanh_grad, x, self.t, gy)
+            return backend.blockwise(_gelu_tanh_grad, x, self.s, gy)
         # d/dx: Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
         pdf = self.xp.exp(-0.5 * x * x) * (1.0 / math.sqrt(2.0 * math.pi))
         return gy * (self.cdf + x * pdf)
@@ -139,32 +139,33 @@ class GELU(FusedFunction):
 
 
 def _gelu_tanh(x):
-    """(y, t): y = 0.5 x (1 + t), t = tanh(x (c1 + c2 x^2)), with in-place temporaries."""
-    t = x * x
-    t *= _GELU_C2
-    t += _SQRT_2_OVER_PI
-    t *= x
-    t = backend.get_array_module(x).tanh(t)
-    y = t + 1.0
-    y *= 0.5  # before x: 2 * x would overflow at float32's largest value
-    y *= x
-    return y, t
+    """(y, s): y = x s, s = sigmoid(2u), u = x (c1 + c2 x^2); the same as 0.5 x (1 + tanh u),
+    as 0.5 (1 + tanh u) = 1 / (1 + exp(-2u)), and NumPy's exp is 1.6x faster than its tanh."""
+    xp = backend.get_array_module(x)
+    s = xp.multiply(x, x, out=xp.empty_like(x))  # an array even for 0-d x, for the out= below
+    s *= -2.0 * _GELU_C2
+    s -= 2.0 * _SQRT_2_OVER_PI
+    s *= x                                    # -2u
+    with backend.numpy.errstate(over="ignore"):  # exp(-2u) = inf far left: s = 1 / inf = 0
+        xp.exp(s, out=s)
+    s += 1.0
+    xp.reciprocal(s, out=s)                   # sigmoid(2u)
+    return x * s, s
 
 
-def _gelu_tanh_grad(x, t, gy):
-    """gy * d gelu/dx = gy * 0.5 (1 + t + x (1 - t^2) (c1 + 3 c2 x^2))."""
-    # beyond |x| = 10, t is +-1 to the last bit and 1 - t^2 is 0: clipping x there keeps
-    # x^3 finite (it overflows past ~1e12 in float32), so the product is 0, not 0 * inf = NaN
+def _gelu_tanh_grad(x, s, gy):
+    """gy * d gelu/dx = gy * (s + x s (1 - s) 2 (c1 + 3 c2 x^2)), s = sigmoid(2u)."""
+    # beyond |x| = 10, s is 0 or 1 to the last bit and s (1 - s) is 0: clipping x there
+    # keeps x^3 finite (it overflows past ~1e12 in float32), so the product is 0, not 0 * inf
     x = backend.get_array_module(x).clip(x, -_GELU_SATURATED, _GELU_SATURATED)
     du = x * x
-    du *= 3.0 * _GELU_C2
-    du += _SQRT_2_OVER_PI
-    g = 1.0 - t * t
+    du *= 6.0 * _GELU_C2
+    du += 2.0 * _SQRT_2_OVER_PI
+    du *= x                                   # x du/dx, times 2
+    g = 1.0 - s
+    g *= s
     g *= du
-    g *= x
-    g += t
-    g += 1.0
-    g *= 0.5
+    g += s
     g *= gy
     return g
 
