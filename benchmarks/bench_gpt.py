@@ -24,9 +24,10 @@ clipping at 1.0, AdamW), same weights and batches, interleaved, at 1 and then 2 
 scaled_dot_product_attention and uses exact GELU; minigrad's GPT uses the tanh form, so the
 losses differ slightly (both are printed).
 --generate times generating 256 tokens on the small config with and without
-the KV cache. --threads N sets the BLAS (and PyTorch) thread count: on a machine
-whose cores are busy with other work, multithreaded BLAS calls can stall waiting
-for a descheduled thread, and the printed load average shows when that happens.
+the KV cache. --threads N sets minigrad's thread count (minigrad.set_num_threads: BLAS
+at one thread, large products and fused ops split across N threads) and PyTorch's; on a
+machine whose cores are busy with other work every thread count suffers, and the printed
+load average shows when that happens.
 
 Run from the repository root:
   python benchmarks/bench_gpt.py --config small --steps 10
@@ -347,8 +348,9 @@ def bench_nanogpt(args):
             for _ in range(args.steps):  # interleaved, so both see the same machine load
                 mine.append(timed(ours.step)[0])
                 rival.append(timed(theirs.step)[0])
-            print(f" {count} thread{'s' if count > 1 else ''} (BLAS {minigrad.get_num_threads()}, "
-                  f"torch {torch.get_num_threads()}), {load_line()}")
+            print(f" {count} thread{'s' if count > 1 else ''} (minigrad {minigrad.get_num_threads()}"
+                  f" with BLAS at {minigrad.threads.blas_threads()}, torch "
+                  f"{torch.get_num_threads()}), {load_line()}")
             print(summary("minigrad", mine, tokens))
             print(summary("nanoGPT", rival, tokens))
             print(f"  minigrad / nanoGPT, {count} thread{'s' if count > 1 else ''}: "
@@ -571,7 +573,7 @@ def main():
     parser.add_argument("--nanogpt", metavar="PATH",
                         help="compare with nanoGPT's model.py at PATH (needs PyTorch)")
     parser.add_argument("--threads", type=int,
-                        help="BLAS threads for NumPy (and PyTorch's intra-op threads)")
+                        help="minigrad's threads (minigrad.set_num_threads) and PyTorch's")
     parser.add_argument("--generate", action="store_true",
                         help="time generation with and without the KV cache instead of training")
     parser.add_argument("--memory", action="store_true",

@@ -1,18 +1,23 @@
-"""How many threads the BLAS library behind NumPy's matmul uses, set at run time.
+"""How many threads minigrad uses, set at run time, and how its ops share work among them.
 
-    minigrad.set_num_threads(1)     # like torch.set_num_threads
+    minigrad.set_num_threads(2)     # like torch.set_num_threads
     minigrad.get_num_threads()
     minigrad.threads.choose_num_threads()   # 1 when other work already fills the cores
 
-Why it matters: OpenBLAS splits a large product across its threads, and each thread
-spin-waits for the others at the end. When other processes hold the cores, a
-descheduled BLAS thread stalls all the rest: on a busy 2-core machine 200 training steps
-ran 3x slower with OpenBLAS's default two threads than with one.
+minigrad holds the BLAS library behind NumPy's matmul at one thread and splits its own
+work instead: a large matrix product into blocks of rows (backend.matmul), GELU and layer
+norm into blocks of elements or rows (backend.blockwise), causal attention into shares of
+the batch (ops.nn.CausalAttention), each piece on its own Python thread (NumPy releases the
+GIL inside its loops). Why not BLAS's own threads: an OpenBLAS thread spin-waits for about
+0.1 s after each product, so it holds a core that the next GELU or softmax could have
+used, and when other processes hold the cores a descheduled BLAS thread stalls all the
+rest (on a busy 2-core machine 200 training steps ran 3x slower with OpenBLAS's default
+two threads than with one). The pool's idle threads sleep instead.
 
 threadpoolctl (an optional dependency, `pip install threadpoolctl`) knows every BLAS
 NumPy may be built with; without it, NumPy's bundled OpenBLAS is found and called through
 ctypes. Where neither works, setting the count raises a RuntimeError that says how to set
-OPENBLAS_NUM_THREADS before Python starts instead.
+OPENBLAS_NUM_THREADS before Python starts instead, and ops run in one piece.
 """
 import ctypes
 import functools
@@ -185,6 +190,7 @@ def split_ranges(count, pieces):
 def blas_info():
     """One line: which BLAS, which kernels it chose for this CPU, its own thread count,
     and how many threads minigrad splits its work into."""
+    count = workers()  # first: at first use this holds BLAS at one thread
     pools = _blas_pools()
     if pools:
         pool = pools[0]
@@ -195,7 +201,7 @@ def blas_info():
         if core is None:
             return "unknown BLAS (numpy.show_config() shows it)"
         blas = f"OpenBLAS ({core.decode()} kernels, {blas_threads()} BLAS threads)"
-    return f"{blas}; minigrad splits its work into {workers()} threads"
+    return f"{blas}; minigrad splits its work into {count} threads"
 
 
 def machine_load():

@@ -189,3 +189,29 @@ def test_step_size_is_independent_of_gradient_scale():
     large = p.numpy()
     np.testing.assert_allclose(small, large, rtol=1e-12)
     assert math.isclose(abs(small[0] - START[0]), 0.1, rel_tol=1e-9)
+
+
+def test_adamw_updating_in_shares_across_threads_equals_one_thread(monkeypatch):
+    # parameters of several sizes, split into two shares of about equal size
+    from minigrad import threads
+    rng = np.random.default_rng(6)
+    shapes = [(300, 200), (7,), (150, 100), (1,), (90, 90)]
+    results, pieces = [], []
+    run = threads.run_in_parallel
+    monkeypatch.setattr(threads, "run_in_parallel", lambda tasks: pieces.append(len(tasks))
+                        or run(tasks))
+    monkeypatch.setattr(AdamW, "parallel_from", 0)  # share even this small a model
+    for count in (1, 2):
+        monkeypatch.setattr(threads, "_workers", count)
+        params = [mg.tensor(rng.standard_normal(s), requires_grad=True) for s in shapes]
+        opt = mg.optim.AdamW(params, lr=0.01)
+        grads = np.random.default_rng(7)
+        for _ in range(3):
+            for p in params:
+                p.grad = mg.tensor(grads.standard_normal(p.shape))
+            opt.step()
+        results.append([p.numpy() for p in params])
+        rng = np.random.default_rng(6)
+    for one, two in zip(*results):
+        np.testing.assert_array_equal(one, two)
+    assert pieces == [1, 1, 1, 2, 2, 2]

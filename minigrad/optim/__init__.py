@@ -7,8 +7,9 @@ and the optimizer state saves and restores with the model so training resumes
 exactly where it stopped.
 """
 import math
+from functools import partial
 
-from .. import backend
+from .. import backend, threads
 from ..autograd import no_grad
 from . import lr_scheduler  # noqa: F401 - torch.optim.lr_scheduler's place
 
@@ -56,12 +57,40 @@ class Optimizer:
             else:
                 p.grad.data[...] = 0
 
+    # True where update() touches only its own parameter and state: step() may then update
+    # the parameters in as many shares as minigrad has threads, at once, for models of at
+    # least parallel_from elements (below that, e.g. 0.8M, the shares' Python work held on
+    # to the GIL and the shared step was slower than one thread's)
+    independent_updates = False
+    parallel_from = 1 << 22
+
     @no_grad()
     def step(self):
-        for index, group, p in self._indexed_params():
-            if p.grad is not None:
-                self.update(p.data, p.grad.data, self.state.setdefault(index, {}), group)
-                p._version_cell[0] += 1  # p changed in place
+        work = [(index, group, p) for index, group, p in self._indexed_params()
+                if p.grad is not None]
+        if work:
+            threads.run_in_parallel([partial(self._update_all, s) for s in self._shares(work)])
+        for _, _, p in work:
+            p._version_cell[0] += 1  # p changed in place
+
+    def _update_all(self, work):
+        for index, group, p in work:
+            self.update(p.data, p.grad.data, self.state.setdefault(index, {}), group)
+
+    def _shares(self, work):
+        """The work in one share per thread, of about equal sizes (the largest first, each
+        to the smallest share so far); one share for small models or a dependent update."""
+        total = sum(p.numel() for _, _, p in work)
+        count = threads.workers() if self.independent_updates else 1
+        on_gpu = backend.device_of(work[0][2].data) == "cuda"
+        if count == 1 or total < self.parallel_from or on_gpu:
+            return [work]
+        shares, sizes = [[] for _ in range(count)], [0] * count
+        for item in sorted(work, key=lambda item: -item[2].numel()):
+            smallest = sizes.index(min(sizes))
+            shares[smallest].append(item)
+            sizes[smallest] += item[2].numel()
+        return [share for share in shares if share]
 
     def update(self, param, grad, state, group):
         """Change the array `param` in place from `grad`."""
@@ -140,6 +169,8 @@ class SGD(Optimizer):
 
 class Adam(Optimizer):
     """Adam; weight_decay here is L2 (added to the gradient), as in torch.optim.Adam."""
+
+    independent_updates = True
 
     defaults = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}
     decoupled = False
