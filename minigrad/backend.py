@@ -151,8 +151,6 @@ BLOCKWISE_FROM = 1 << 20
 # Arrays from this size are split across threads when minigrad.set_num_threads allows more
 # than one (below it, the ~40 us of handing work to a thread costs more than it saves).
 PARALLEL_FROM = 1 << 18
-
-
 PARALLEL_MATMUL_FROM = 1 << 23  # multiply-adds (~0.1 ms on one core) before a product is split
 
 
@@ -208,7 +206,8 @@ def blockwise(fn, *arrays, row_length=None):
     blocks = [(b, min(b + per_block, units)) for b in range(0, units, per_block)]
     probe = fn(*(f[:0] for f in flats))  # no rows: the results' dtypes and trailing shapes
     single = not isinstance(probe, tuple)
-    outs = [numpy.empty((units,) + p.shape[1:], dtype=p.dtype) for p in ((probe,) if single else probe)]
+    outs = [numpy.empty((units,) + p.shape[1:], dtype=p.dtype)
+            for p in ((probe,) if single else probe)]
 
     def run(group):  # one thread's blocks, written into their places in outs
         for b0, b1 in group:
