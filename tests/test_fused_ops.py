@@ -304,3 +304,24 @@ def test_causal_attention_shared_among_threads_equals_one_thread(monkeypatch, sh
     for one, two in zip(*results):
         np.testing.assert_array_equal(one, two)
     assert pieces == [1, 1] + ([1, 1] if len(shape) == 2 else [2, 2])  # forward, backward
+
+
+def test_masked_attention_shared_among_threads_equals_one_thread(monkeypatch):
+    # a bool mask and a float bias, each broadcast over the batch
+    rng = np.random.default_rng(8)
+    q, k, v = (rng.standard_normal((3, 2) + s) for s in ((5, 4), (6, 4), (6, 3)))
+    allowed = rng.random((2, 5, 6)) < 0.6
+    bias = rng.standard_normal((5, 6))
+    results, pieces = [], []
+    run = mg.threads.run_in_parallel
+    monkeypatch.setattr(mg.threads, "run_in_parallel", lambda tasks: pieces.append(len(tasks))
+                        or run(tasks))
+    monkeypatch.setattr(nn_ops, "PARALLEL_SCORES", 0)
+    for count in (1, 2):
+        monkeypatch.setattr(mg.threads, "_workers", count)
+        inputs = [mg.tensor(a, requires_grad=True) for a in (q, k, v)]
+        y = MaskedAttention(allowed, bias, chunk=2)(*inputs)
+        results.append(value_and_gradients(y, inputs, 0))
+    for one, two in zip(*results):
+        np.testing.assert_array_equal(one, two)
+    assert pieces == [1, 1, 2, 2]  # forward, backward at 1 and then 2 threads

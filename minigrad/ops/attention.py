@@ -15,9 +15,9 @@ Each fused op keeps its `composite`, the definition written with minigrad ops
 import math
 from functools import partial
 
-from .. import backend
+from .. import backend, threads
 from ..autograd import FusedFunction, as_tensor
-from .nn import CausalAttention, _softmax, _softmax_grad, dropout, softmax
+from .nn import CausalAttention, _batch_parts, _softmax, _softmax_grad, dropout, softmax
 from .shape import broadcast_to
 
 
@@ -64,56 +64,69 @@ class MaskedAttention(FusedFunction):
     def _rows(self, L):
         return [(r0, min(r0 + self.chunk, L)) for r0 in range(0, L, self.chunk)]
 
-    def _part(self, array, shape, r0, r1):
-        """Rows r0:r1 of a constant broadcast to the scores' shape (..., L, S) (a view)."""
-        if array is None:
-            return None
-        return self.xp.broadcast_to(array, shape)[..., r0:r1, :]
-
     def forward(self, q, k, v):
         xp = self.xp
         # the constants on the inputs' device (a mask built with NumPy may meet CuPy inputs)
         self.allowed = None if self.allowed is None else xp.asarray(self.allowed)
         self.bias = None if self.bias is None else xp.asarray(self.bias, dtype=q.dtype)
-        L, S = q.shape[-2], k.shape[-2]
         scale = 1.0 / math.sqrt(q.shape[-1]) if self.scale is None else self.scale
         self.used_scale = scale
-        shape = q.shape[:-1] + (S,)                                   # (..., L, S)
+        shape = q.shape[:-1] + k.shape[-2:-1]                         # (..., L, S)
+        allowed, bias = (None if c is None else xp.broadcast_to(c, shape)  # views
+                         for c in (self.allowed, self.bias))
         y = xp.empty(q.shape[:-1] + v.shape[-1:], dtype=q.dtype)
-        self.weights = []                                             # per chunk, for backward
-        for r0, r1 in self._rows(L):
-            scores = q[..., r0:r1, :] @ k.swapaxes(-1, -2)            # (..., n, S)
-            scores *= scale
-            bias = self._part(self.bias, shape, r0, r1)
-            if bias is not None:
-                scores += bias
-            allowed = self._part(self.allowed, shape, r0, r1)
-            if allowed is None:
-                weights = backend.blockwise(partial(_softmax, axis=-1), scores, row_length=S)
-            else:
-                excluded = xp.broadcast_to(~allowed, scores.shape)
-                weights = backend.blockwise(partial(_softmax, axis=-1), scores, excluded,
-                                            row_length=S)
-                weights *= excluded.all(axis=-1, keepdims=True) == 0  # no key: weights 0
-            self.weights.append(weights)
-            y[..., r0:r1, :] = weights @ v
+        # a share of the batch for each thread (where q, k, v have the same batch axes)
+        same_batch = q.shape[:-2] == k.shape[:-2] == v.shape[:-2]
+        self.parts = _batch_parts(q) if same_batch else [()]
+        self.weights = [None] * len(self.parts)                       # per part, per chunk
+
+        def attend(i, p):
+            self.weights[i] = self._forward_part(q[p], k[p], v[p], y[p],
+                                                 None if allowed is None else allowed[p],
+                                                 None if bias is None else bias[p])
+        threads.run_in_parallel([partial(attend, i, p) for i, p in enumerate(self.parts)])
         return y
+
+    def _forward_part(self, q, k, v, y, allowed, bias):
+        """Fill y; return each chunk's weights. allowed, bias: (..., L, S) views or None."""
+        xp, S, weights = self.xp, k.shape[-2], []
+        for r0, r1 in self._rows(q.shape[-2]):
+            scores = q[..., r0:r1, :] @ k.swapaxes(-1, -2)            # (..., n, S)
+            scores *= self.used_scale
+            if bias is not None:
+                scores += bias[..., r0:r1, :]
+            if allowed is None:
+                w = backend.blockwise(partial(_softmax, axis=-1), scores, row_length=S)
+            else:
+                excluded = ~allowed[..., r0:r1, :]
+                w = backend.blockwise(partial(_softmax, axis=-1), scores, excluded,
+                                      row_length=S)
+                w *= excluded.all(axis=-1, keepdims=True) == 0        # no key: weights 0
+            weights.append(w)
+            y[..., r0:r1, :] = w @ v
+        return weights
 
     def backward_arrays(self, gy):  # gv = w^T g, gw = g v^T, gs = d softmax(gw), gq = gs k s
         q, k, v = (x.data for x in self.inputs)
-        xp, scale = self.xp, self.used_scale
+        xp = self.xp
         gq, gk, gv = xp.empty_like(q), xp.zeros_like(k), xp.zeros_like(v)
+
+        def backward_part(i, p):
+            self._backward_part(q[p], k[p], v[p], gy[p], self.weights[i], gq[p], gk[p], gv[p])
+        threads.run_in_parallel([partial(backward_part, i, p) for i, p in enumerate(self.parts)])
+        return gq, gk, gv
+
+    def _backward_part(self, q, k, v, gy, weights, gq, gk, gv):
         S = k.shape[-2]
-        for (r0, r1), weights in zip(self._rows(q.shape[-2]), self.weights):
+        for (r0, r1), w in zip(self._rows(q.shape[-2]), weights):
             g = gy[..., r0:r1, :]                                     # (..., n, Ev)
-            gv += weights.swapaxes(-1, -2) @ g
+            gv += w.swapaxes(-1, -2) @ g
             gw = g @ v.swapaxes(-1, -2)                               # (..., n, S)
             # masked keys and empty rows have weight 0, so their gradient is 0 here
-            gs = backend.blockwise(partial(_softmax_grad, axis=-1), weights, gw, row_length=S)
-            gs *= scale
+            gs = backend.blockwise(partial(_softmax_grad, axis=-1), w, gw, row_length=S)
+            gs *= self.used_scale
             gq[..., r0:r1, :] = gs @ k
             gk += gs.swapaxes(-1, -2) @ q[..., r0:r1, :]
-        return gq, gk, gv
 
     def composite(self, q, k, v):
         xp = backend.get_array_module(q.data)
