@@ -13,7 +13,9 @@ baselines (unigram; the majority token between the same two neighbours).
 
 Stage 2, contrastive (--contrastive-steps): two random crops of one section are a
 positive pair, the batch's other sections negatives; InfoNCE with a temperature on the
-mean-pooled, normalized embeddings. Retrieval on held-out sections (chunks of one
+mean-pooled, normalized embeddings, plus (--contrastive-mlm-weight) the masked-LM loss
+of a batch of training windows, so the encoder stays a masked LM (the progress line's
+loss is the sum). Retrieval on held-out sections (chunks of one
 section are relevant to each other) is printed for the encoder before and after it,
 for TF-IDF and for random vectors: precision@1 and MRR.
 
@@ -80,9 +82,13 @@ def parse_args(argv=None):
     run.add_argument("--eval-windows", type=int, default=256,
                      help="held-out windows for the validation numbers (default 256)")
     con = p.add_argument_group("contrastive stage")
-    con.add_argument("--contrastive-steps", type=int, default=60, help="0 skips the stage")
+    con.add_argument("--contrastive-steps", type=int, default=120, help="0 skips the stage")
     con.add_argument("--contrastive-batch", type=int, default=32)
-    con.add_argument("--contrastive-lr", type=float, default=5e-4)
+    con.add_argument("--contrastive-lr", type=float, default=3e-3)
+    con.add_argument("--contrastive-mlm-weight", type=float, default=1.0,
+                     help="weight of a masked-LM loss (on contrastive-batch / 2 training "
+                     "windows) added to InfoNCE at each step, so the stage keeps the "
+                     "encoder a masked LM; 0 = InfoNCE alone (default 1)")
     con.add_argument("--temperature", type=float, default=0.05)
     con.add_argument("--crop-tokens", type=int, default=None,
                      help="longest crop (default block_size - 2)")
@@ -107,6 +113,8 @@ def parse_args(argv=None):
             p.error(f"--{name.replace('_', '-')} must be > 0")
     if args.temperature <= 0:
         p.error("--temperature must be > 0")
+    if args.contrastive_mlm_weight < 0:
+        p.error("--contrastive-mlm-weight must be >= 0")
     if not 0 < args.mlm_probability <= 1:
         p.error("--mlm-probability must be in (0, 1]")
     return args
@@ -187,6 +195,13 @@ class Run:
             self.history, self.results = metadata.get("history", []), metadata.get("results", {})
         # the optimizer of the stage the checkpoint was saved in (its state is that one's)
         saved_stage = self.resumed[2].get("stage", "mlm") if self.resumed else None
+        saved_weight = self.resumed[2].get("contrastive_mlm_weight", 0.0) if self.resumed else 0
+        if saved_stage == "contrastive" and bool(saved_weight) != bool(args.contrastive_mlm_weight):
+            # the stage's optimizer holds the MLM head's state only with the MLM loss on
+            raise CheckpointError(f"{self.path} is inside a contrastive stage trained "
+                                  "with a different --contrastive-mlm-weight (zero and "
+                                  "non-zero train different parameters); resume with "
+                                  "the same setting")
         self._make_optimizer(min(step, args.steps - 1) if saved_stage == "mlm" else step)
         if self.resumed:
             self.optimizer.load_state_dict({"param_groups": metadata["optimizer_groups"],
@@ -250,7 +265,10 @@ class Run:
                                            else self.resumed[2]["step"]})
             self.stage = "mlm"
         else:
-            self.optimizer = AdamW(self.model.encoder.parameters(), lr=args.contrastive_lr,
+            # with the masked-LM loss mixed in, its head trains too (its output matrix is
+            # the token embeddings, an encoder parameter either way)
+            trained = (self.model if args.contrastive_mlm_weight else self.model.encoder)
+            self.optimizer = AdamW(trained.parameters(), lr=args.contrastive_lr,
                                    betas=(0.9, 0.98), weight_decay=0.0)
             warmup = min(20, args.contrastive_steps // 5)
             self.schedule = WarmupCosine(self.optimizer, warmup, args.contrastive_steps, 0.1)
@@ -282,6 +300,16 @@ class Run:
                             self.config.block_size, device=args.device, grad=True)  # (2b, C)
         a, b = both[:batch], both[batch:]
         loss = retrieval.info_nce(a, b, args.temperature)
+        if args.contrastive_mlm_weight:
+            # a masked-LM batch beside the crops (its own random stream: the crops are
+            # those of a run without it)
+            mlm_rng = training.batch_rng(args.seed, step, stream=1)
+            windows = mt.mlm_windows(self.train_stream, self.config.block_size,
+                                     max(1, args.contrastive_batch // 2), mlm_rng, self.specials)
+            inputs, labels, _ = mt.masked_batch(windows, self.specials, self.config.vocab_size,
+                                                mlm_rng, args.mlm_probability)
+            _, mlm_loss = self.model(mg.tensor(inputs, device=args.device), labels)
+            loss = loss + args.contrastive_mlm_weight * mlm_loss
         return self._update(loss)
 
     def _update(self, loss):
@@ -357,7 +385,8 @@ class Run:
         mt.save_checkpoint(self.path, self.model, self.optimizer, self.tokenizer,
                            {"step": step, "stage": self.stage, "history": self.history,
                             "results": self.results, "mlm_steps": self.args.steps,
-                            "contrastive_steps": self.args.contrastive_steps})
+                            "contrastive_steps": self.args.contrastive_steps,
+                            "contrastive_mlm_weight": self.args.contrastive_mlm_weight})
 
     def _progress(self, step, total, loss, began):
         every = max(1, total // 20)

@@ -472,6 +472,34 @@ def test_train_mlm_resumes_in_either_stage(tmp_path, small_corpus):
                 np.testing.assert_allclose(a[k], b[k], rtol=0, atol=1e-6, err_msg=k)
 
 
+def test_contrastive_stage_trains_the_mlm_head_only_with_the_mlm_loss_mixed_in(tmp_path,
+                                                                               small_corpus):
+    tiny = [*TINY_MLM, "--data", small_corpus]
+    boundary = tmp_path / "boundary"      # stopped at the end of the masked-LM stage
+    first = run(EXAMPLES / "train_mlm.py", *tiny, "--out-dir", boundary, "--stop-after", "4")
+    assert first.returncode == 130, first.stderr
+    before = np.load(boundary / "ckpt.npz")
+    # the head's own weights (model.mlm.weight is the token embedding matrix, tied)
+    head = [k for k in before.files if k.startswith("model.mlm.") and k != "model.mlm.weight"]
+    encoder = [k for k in before.files if k.startswith("model.encoder.")]
+    assert head and encoder
+    for weight, head_trains in (("0", False), ("1", True)):
+        out = tmp_path / f"weight{weight}"
+        shutil.copytree(boundary, out)
+        done = run(EXAMPLES / "train_mlm.py", *tiny, "--out-dir", out, "--resume",
+                   "--contrastive-mlm-weight", weight)
+        assert done.returncode == 0, done.stderr
+        after = np.load(out / "ckpt.npz")
+        assert any(not np.array_equal(before[k], after[k]) for k in encoder)
+        assert any(not np.array_equal(before[k], after[k]) for k in head) == head_trains
+    # inside (here: at the end of) a contrastive stage the setting cannot change
+    switched = run(EXAMPLES / "train_mlm.py", *tiny, "--out-dir", tmp_path / "weight1",
+                   "--resume", "--contrastive-mlm-weight", "0")
+    assert switched.returncode == 2 and "different --contrastive-mlm-weight" in switched.stderr
+    refused = run(EXAMPLES / "train_mlm.py", "--contrastive-mlm-weight", "-1")
+    assert refused.returncode == 2 and "--contrastive-mlm-weight must be >= 0" in refused.stderr
+
+
 def test_embed_writes_normalized_float32_rows_at_the_exact_path(mlm_run, tmp_path):
     import json
 
