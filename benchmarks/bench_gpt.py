@@ -20,11 +20,13 @@ and batch, and times both step by step, interleaved, in one process.
 --nanogpt PATH/model.py loads nanoGPT's own model.py from that path (never copied into
 this project; it needs PyTorch) and times a step of each (forward, backward, gradient
 clipping at 1.0, AdamW), same weights and batches, interleaved, at 1 and then 2 threads
-(--threads N: only N), with a pause (--settle, 0.2 s) before each timed step: a thread
-pool's idle threads spin for a while after their work (OpenBLAS's ~0.1 s), and in one
-process they would take a core from the other framework's next step (measured: nanoGPT's
-2-thread small step took 151 ms right after a minigrad step whose OpenBLAS had 2 threads,
-83 ms after one whose BLAS had 1). nanoGPT computes attention with PyTorch's
+(--threads N: only N), in runs of 5 steps (--run-of), each run after one untimed step: a
+thread pool's idle threads spin for a while after their work (OpenBLAS's ~0.1 s), and in
+one process they would take a core from the other framework's next step (measured:
+nanoGPT's 2-thread small step took 151 ms right after a minigrad step whose OpenBLAS had 2
+threads, 83 ms after one whose BLAS had 1), while a pause between steps instead would let
+the idle cores sleep, which costs a thread pool that does not spin (minigrad's: 142 ms
+instead of 116 ms a step after 0.2 s of sleep). nanoGPT computes attention with PyTorch's
 scaled_dot_product_attention and uses exact GELU; minigrad's GPT uses the tanh form, so the
 losses differ slightly (both are printed).
 --generate times generating 256 tokens on the small config with and without
@@ -349,15 +351,14 @@ def bench_nanogpt(args):
             torch.set_num_threads(count)
             ours.step(), theirs.step()  # one step at the new thread count before timing
             mine, rival = [], []
-            for _ in range(args.steps):  # interleaved, so both see the same machine load
-                time.sleep(args.settle)  # the other's idle threads stop spinning first
-                mine.append(timed(ours.step)[0])
-                time.sleep(args.settle)
-                rival.append(timed(theirs.step)[0])
+            while len(mine) < args.steps:  # interleaved, so both see the same machine load
+                run = min(args.run_of, args.steps - len(mine))
+                for trainer, times in ((ours, mine), (theirs, rival)):
+                    trainer.step()  # untimed: the other's idle threads may still be spinning
+                    times.extend(timed(trainer.step)[0] for _ in range(run))
             print(f" {count} thread{'s' if count > 1 else ''} (minigrad {minigrad.get_num_threads()}"
                   f" with BLAS at {minigrad.threads.blas_threads()}, torch "
-                  f"{torch.get_num_threads()}; {args.settle} s pause before each step), "
-                  f"{load_line()}")
+                  f"{torch.get_num_threads()}; runs of {args.run_of} steps), {load_line()}")
             print(summary("minigrad", mine, tokens))
             print(summary("nanoGPT", rival, tokens))
             print(f"  minigrad / nanoGPT, {count} thread{'s' if count > 1 else ''}: "
@@ -581,10 +582,9 @@ def main():
                         help="compare with nanoGPT's model.py at PATH (needs PyTorch)")
     parser.add_argument("--threads", type=int,
                         help="minigrad's threads (minigrad.set_num_threads) and PyTorch's")
-    parser.add_argument("--settle", type=float, default=0.2, metavar="SECONDS",
-                        help="--nanogpt: pause before each timed step, so that threads the "
-                             "other framework left spinning (an OpenBLAS thread spins ~0.1 s "
-                             "after a product) do not run into it (default 0.2)")
+    parser.add_argument("--run-of", type=int, default=5, metavar="STEPS",
+                        help="--nanogpt: timed steps in a row of one framework before the "
+                             "other's, each run after one untimed step (default 5)")
     parser.add_argument("--generate", action="store_true",
                         help="time generation with and without the KV cache instead of training")
     parser.add_argument("--memory", action="store_true",
@@ -592,8 +592,8 @@ def main():
     parser.add_argument("--growth", type=int, metavar="STEPS",
                         help="train STEPS steps, printing RSS and object counts (a leak grows)")
     args = parser.parse_args()
-    if not 0 <= args.settle <= 10:
-        parser.error(f"--settle must be between 0 and 10 seconds, got {args.settle}")
+    if args.run_of < 1:
+        parser.error(f"--run-of must be at least 1, got {args.run_of}")
     if args.device == "cuda":
         minigrad.backend.require_cuda()
     if args.threads:
