@@ -85,3 +85,13 @@ def test_gelu_benchmark_prints_both_forms_and_erf_accuracy():
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr
     assert "approximate='none'" in done.stdout and "x tanh" in done.stdout
     assert "ulp on" in done.stdout and "load average:" in done.stdout
+
+
+def test_threads_benchmark_times_every_setting_quiet_and_under_load():
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "bench_threads.py"), "--steps", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    for when in ("quiet:", "busy loops beside it:"):
+        part = done.stdout.split(when, 1)[1]
+        for setting in ("minigrad, 1 thread", "minigrad, 2 threads", "OpenBLAS's own 2 threads"):
+            assert setting in part and "median" in part, (when, setting)
