@@ -10,7 +10,7 @@ Where things live:
   ops/          every op, forward and backward side by side
   backend.py    NumPy/CuPy                gradcheck.py finite-difference checks
   nn.py         Module, Parameter         optim.py     SGD, Adam, AdamW, schedules
-  threads.py    BLAS threads at run time
+  threads.py    threads at run time (BLAS held at one; ops split their own work)
 """
 # tensor first: it loads autograd, then the ops, which build on both
 from .tensor import Tensor, as_tensor, tensor  # noqa: F401, I001
