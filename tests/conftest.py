@@ -35,3 +35,16 @@ def device(request):
 @pytest.fixture(autouse=True)
 def _seeded():
     minigrad.manual_seed(0)
+
+
+@pytest.fixture
+def pieces(monkeypatch):
+    """A list that gets the number of tasks of every threads.run_in_parallel call (which
+    still runs them): how many pieces an op split its work into."""
+    counts, run = [], minigrad.threads.run_in_parallel
+
+    def counting(tasks):
+        counts.append(len(tasks))
+        return run(tasks)
+    monkeypatch.setattr(minigrad.threads, "run_in_parallel", counting)
+    return counts

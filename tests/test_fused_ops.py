@@ -286,15 +286,12 @@ def test_layer_norm_beyond_one_block_matches_its_composite(monkeypatch):
 
 
 @pytest.mark.parametrize("shape", [(3, 2, 5, 4), (1, 3, 6, 2), (7, 3)])
-def test_causal_attention_shared_among_threads_equals_one_thread(monkeypatch, shape):
+def test_causal_attention_shared_among_threads_equals_one_thread(monkeypatch, pieces, shape):
     # two threads, each a share of the batch (axis 0, or the heads when B = 1); a 2-D
     # input has no batch to share and runs whole
     rng = np.random.default_rng(4)
     arrays = [rng.standard_normal(shape) for _ in range(3)]
-    results, pieces = [], []
-    run = mg.threads.run_in_parallel
-    monkeypatch.setattr(mg.threads, "run_in_parallel", lambda tasks: pieces.append(len(tasks))
-                        or run(tasks))
+    results = []
     for count in (1, 2):
         monkeypatch.setattr(mg.threads, "_workers", count)
         monkeypatch.setattr(nn_ops, "PARALLEL_SCORES", 0)
@@ -306,16 +303,13 @@ def test_causal_attention_shared_among_threads_equals_one_thread(monkeypatch, sh
     assert pieces == [1, 1] + ([1, 1] if len(shape) == 2 else [2, 2])  # forward, backward
 
 
-def test_masked_attention_shared_among_threads_equals_one_thread(monkeypatch):
+def test_masked_attention_shared_among_threads_equals_one_thread(monkeypatch, pieces):
     # a bool mask and a float bias, each broadcast over the batch
     rng = np.random.default_rng(8)
     q, k, v = (rng.standard_normal((3, 2) + s) for s in ((5, 4), (6, 4), (6, 3)))
     allowed = rng.random((2, 5, 6)) < 0.6
     bias = rng.standard_normal((5, 6))
-    results, pieces = [], []
-    run = mg.threads.run_in_parallel
-    monkeypatch.setattr(mg.threads, "run_in_parallel", lambda tasks: pieces.append(len(tasks))
-                        or run(tasks))
+    results = []
     monkeypatch.setattr(nn_ops, "PARALLEL_SCORES", 0)
     for count in (1, 2):
         monkeypatch.setattr(mg.threads, "_workers", count)

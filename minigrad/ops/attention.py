@@ -15,9 +15,9 @@ Each fused op keeps its `composite`, the definition written with minigrad ops
 import math
 from functools import partial
 
-from .. import backend, threads
+from .. import backend
 from ..autograd import FusedFunction, as_tensor
-from .nn import CausalAttention, _batch_parts, _softmax, _softmax_grad, dropout, softmax
+from .nn import CausalAttention, _batch_parts, _run_parts, _softmax, _softmax_grad, dropout, softmax
 from .shape import broadcast_to
 
 
@@ -84,7 +84,7 @@ class MaskedAttention(FusedFunction):
             self.weights[i] = self._forward_part(q[p], k[p], v[p], y[p],
                                                  None if allowed is None else allowed[p],
                                                  None if bias is None else bias[p])
-        threads.run_in_parallel([partial(attend, i, p) for i, p in enumerate(self.parts)])
+        _run_parts(self.parts, attend)
         return y
 
     def _forward_part(self, q, k, v, y, allowed, bias):
@@ -113,7 +113,7 @@ class MaskedAttention(FusedFunction):
 
         def backward_part(i, p):
             self._backward_part(q[p], k[p], v[p], gy[p], self.weights[i], gq[p], gk[p], gv[p])
-        threads.run_in_parallel([partial(backward_part, i, p) for i, p in enumerate(self.parts)])
+        _run_parts(self.parts, backward_part)
         return gq, gk, gv
 
     def _backward_part(self, q, k, v, gy, weights, gq, gk, gv):

@@ -86,6 +86,11 @@ def _batch_parts(q):
             for a, b in threads.split_ranges(q.shape[axis], count)]
 
 
+def _run_parts(parts, fn):
+    """fn(i, part) for every part (an index tuple from _batch_parts), all at once."""
+    threads.run_in_parallel([partial(fn, i, part) for i, part in enumerate(parts)])
+
+
 class CausalAttention(FusedFunction):
     """softmax(q k^T / sqrt(hs), future keys masked) @ v for q, k, v of shape (..., T, hs).
 
@@ -114,7 +119,7 @@ class CausalAttention(FusedFunction):
 
         def attend(i, part):
             self.weights[i] = self._forward_part(q[part], k[part], v[part], y[part])
-        threads.run_in_parallel([partial(attend, i, part) for i, part in enumerate(self.parts)])
+        _run_parts(self.parts, attend)
 
     def _forward_part(self, q, k, v, y):
         """Fill y with the attention of q, k, v; return each chunk's weights."""
@@ -141,7 +146,7 @@ class CausalAttention(FusedFunction):
         """Fill gq and add into gk, gv (zeros) the gradients, given gy, the output's."""
         def backward_part(i, p):
             self._backward_part(q[p], k[p], v[p], gy[p], self.weights[i], gq[p], gk[p], gv[p])
-        threads.run_in_parallel([partial(backward_part, i, p) for i, p in enumerate(self.parts)])
+        _run_parts(self.parts, backward_part)
 
     def _backward_part(self, q, k, v, gy, weights, gq, gk, gv):
         for (r0, r1), w in zip(self._chunks(q.shape[-2]), weights):
@@ -166,9 +171,9 @@ class PackedCausalAttention(CausalAttention):
     h*hs:(h+1)*hs; the output (..., T, C) holds the heads' outputs side by side the same way.
 
     The same values and gradients as splitting qkv, moving the heads to a batch axis,
-    CausalAttention, and moving them back (`composite`), but q, k and v are read as views
-    of qkv and their gradients written into one array like it: no split, no copies of
-    transposed heads, and no concatenation of three gradients in the backward.
+    CausalAttention, and moving them back (`composite`), in one op: one copy of qkv with
+    the heads moved, and the three gradients written into one array like qkv (no split,
+    no concatenation of three gradients, no graph of reshapes and transposes).
     """
 
     def __init__(self, n_head, chunk=64):
