@@ -30,9 +30,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-# This model's matrices are small: one BLAS thread does them about as fast as two, and
-# on a busy machine two threads spin-wait for each other (seen: 30 ms instead of 2 ms
-# for a 2048x32 product). Set OPENBLAS_NUM_THREADS yourself to override (before NumPy loads).
+# One BLAS thread: on a busy machine OpenBLAS's threads spin-wait for each other (seen:
+# 30 ms instead of 2 ms for a 2048x32 product); minigrad splits the work across its own
+# threads instead (--threads). Set OPENBLAS_NUM_THREADS yourself to override (before NumPy loads).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout too
@@ -49,7 +49,7 @@ from models.tokenizers import tokenizer_from_dict  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-MODEL_DEFAULTS = dict(n_layer=4, n_head=4, n_embd=128, block_size=64, positions="alibi",
+MODEL_DEFAULTS = dict(n_layer=2, n_head=4, n_embd=128, block_size=64, positions="alibi",
                       directional_heads=2, dropout=0.0)
 
 
@@ -82,7 +82,7 @@ def parse_args(argv=None):
     run.add_argument("--eval-windows", type=int, default=256,
                      help="held-out windows for the validation numbers (default 256)")
     con = p.add_argument_group("contrastive stage")
-    con.add_argument("--contrastive-steps", type=int, default=120, help="0 skips the stage")
+    con.add_argument("--contrastive-steps", type=int, default=600, help="0 skips the stage")
     con.add_argument("--contrastive-batch", type=int, default=32)
     con.add_argument("--contrastive-lr", type=float, default=3e-3)
     con.add_argument("--contrastive-mlm-weight", type=float, default=1.0,
@@ -103,6 +103,9 @@ def parse_args(argv=None):
                      help="stop as if interrupted after this many steps (checkpoint, exit 130)")
     out.add_argument("--device", default="cpu", help="cpu or cuda")
     out.add_argument("--seed", type=int, default=1337)
+    out.add_argument("--threads", default="auto",
+                     help="minigrad's threads: a number, or auto (one when other work fills "
+                          "the cores); the results do not depend on it")
     args = p.parse_args(argv)
     for name in ("steps", "contrastive_steps", "warmup_steps"):
         if getattr(args, name) < 0:
@@ -124,6 +127,12 @@ def main(argv=None):
     args = parse_args(argv)
     if args.device.startswith("cuda") and not mg.cuda_available():
         return fail("--device cuda needs CuPy and an NVIDIA GPU: pip install -e \".[cuda]\"")
+    try:
+        busy = mg.threads.use_threads(args.threads)
+    except ValueError as error:
+        return fail(str(error))
+    if busy:
+        print(busy)
     try:
         return Run(args).train()
     except (training.DataError, CheckpointError) as error:
@@ -377,7 +386,7 @@ class Run:
               f"{type(self.tokenizer).__name__} with {self.tokenizer.vocab_size} tokens")
         print(f"model: {self.model.num_parameters():,} parameters ({c.n_layer} layers, "
               f"{c.n_head} heads, n_embd {c.n_embd}, block {c.block_size}, positions "
-              f"{c.positions}) on {self.args.device}")
+              f"{c.positions}) on {self.args.device}, {mg.get_num_threads()} thread(s)")
         print(f"stages: masked LM {self.args.steps} steps, contrastive "
               f"{self.args.contrastive_steps} steps", flush=True)
 

@@ -67,10 +67,11 @@ def test_use_threads_refuses_a_bad_setting(bad):
         threads.use_threads(bad)
 
 
-def test_main_job_refuses_a_bad_threads_flag_before_any_work(tmp_path, capsys):
-    from tests.test_training import train_gpt
+@pytest.mark.parametrize("script", ["train_gpt", "train_mlm"])
+def test_training_scripts_refuse_a_bad_threads_flag_before_any_work(tmp_path, capsys, script):
+    from tests.test_training import load_example
     out_dir = tmp_path / "run"
-    assert train_gpt.main(["--threads", "many", "--out-dir", str(out_dir)]) == 2
+    assert load_example(script).main(["--threads", "many", "--out-dir", str(out_dir)]) == 2
     assert "--threads must be a positive number or 'auto', got 'many'" in capsys.readouterr().err
     assert not out_dir.exists()
 
