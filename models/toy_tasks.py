@@ -18,8 +18,12 @@ IGNORE = -100
 
 
 def _held_out(codes):
-    """A fixed ~10% of problems, picked by a multiplicative hash of their code."""
-    return ((codes * 2654435761) % (2 ** 32)) % 10 == 0
+    """A fixed ~10% of problems, picked by a multiplicative hash of their code.
+
+    Knuth's hash keeps the product's *high* bits: its low bits copy the code's (an odd
+    multiplier keeps the parity), so "product % 10" would hold out even codes only."""
+    mixed = (np.asarray(codes).astype(np.uint64) * np.uint64(2654435761)) % np.uint64(2 ** 32)
+    return (mixed * np.uint64(10)) >> np.uint64(32) == 0     # the top "digit" of 10 buckets
 
 
 @dataclass

@@ -14,6 +14,16 @@ def test_held_out_problems_never_appear_in_training():
     assert not {tuple(p) for p in train} & {tuple(p) for p in test}
 
 
+def test_the_held_out_tenth_is_spread_over_both_parities_and_every_first_digit():
+    codes = np.arange(100_000)
+    held = toy_tasks._held_out(codes)
+    assert abs(held.mean() - 0.1) < 0.002
+    # a sort problem's code is its digits in base 10, first digit lowest: every first digit
+    # (and so both parities) must be held out about equally often
+    for digit in range(10):
+        assert abs(held[codes % 10 == digit].mean() - 0.1) < 0.01, digit
+
+
 def test_addition_answers_are_the_reversed_sum():
     task = toy_tasks.AdditionTask(digits=2)
     prompt, answer, _ = task.sample(np.random.default_rng(0), 50)
