@@ -9,9 +9,9 @@
 
 Ctrl-C (or SIGTERM, SIGHUP) stops after the current step, saves a checkpoint
 and exits (130, or 128 + the signal); --resume then continues exactly where it
-stopped (same batches, same schedule). A fresh run never replaces a checkpoint
-(--overwrite does), two runs never share an --out-dir, and a NaN or infinite
-loss stops the run with the last good checkpoint kept.
+stopped (same batches, same schedule; at another --threads count, up to rounding).
+A fresh run never replaces a checkpoint (--overwrite does), two runs never share an
+--out-dir, and a NaN or infinite loss stops the run with the last good checkpoint kept.
 """
 import argparse
 import contextlib

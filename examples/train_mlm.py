@@ -20,7 +20,8 @@ section are relevant to each other) is printed for the encoder before and after 
 for TF-IDF and for random vectors: precision@1 and MRR.
 
 The checkpoint (OUT_DIR/ckpt.npz) is written atomically; Ctrl-C stops after the
-current step, saves and exits; --resume continues exactly (same batches, schedule).
+current step, saves and exits; --resume continues exactly (same batches, schedule;
+the same --threads count, or it differs by rounding).
 examples/embed.py reads it.
 """
 import argparse
@@ -105,7 +106,7 @@ def parse_args(argv=None):
     out.add_argument("--seed", type=int, default=1337)
     out.add_argument("--threads", default="auto",
                      help="minigrad's threads: a number, or auto (one when other work fills "
-                          "the cores); the results do not depend on it")
+                          "the cores); it changes the results by rounding only")
     args = p.parse_args(argv)
     for name in ("steps", "contrastive_steps", "warmup_steps"):
         if getattr(args, name) < 0:
