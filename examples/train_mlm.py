@@ -287,14 +287,17 @@ class Run:
 
     def _mlm_step(self, step):
         args = self.args
-        rng = training.batch_rng(args.seed, step)
-        windows = mt.mlm_windows(self.train_stream, self.config.block_size, args.batch_size,
-                                 rng, self.specials)
-        inputs, labels, _ = mt.masked_batch(windows, self.specials, self.config.vocab_size,
-                                            rng, args.mlm_probability)
         mg.manual_seed(args.seed * 1_000_003 + step)  # dropout masks depend on the step only
-        _, loss = self.model(mg.tensor(inputs, device=args.device), labels)
-        return self._update(loss)
+        return self._update(self._mlm_loss(training.batch_rng(args.seed, step), args.batch_size))
+
+    def _mlm_loss(self, rng, batch_size):
+        """The masked-LM loss of batch_size random training windows, masked from rng."""
+        windows = mt.mlm_windows(self.train_stream, self.config.block_size, batch_size, rng,
+                                 self.specials)
+        inputs, labels, _ = mt.masked_batch(windows, self.specials, self.config.vocab_size,
+                                            rng, self.args.mlm_probability)
+        _, loss = self.model(mg.tensor(inputs, device=self.args.device), labels)
+        return loss
 
     def _contrastive_step(self, step):
         args = self.args
@@ -313,12 +316,8 @@ class Run:
         if args.contrastive_mlm_weight:
             # a masked-LM batch beside the crops (its own random stream: the crops are
             # those of a run without it)
-            mlm_rng = training.batch_rng(args.seed, step, stream=1)
-            windows = mt.mlm_windows(self.train_stream, self.config.block_size,
-                                     max(1, args.contrastive_batch // 2), mlm_rng, self.specials)
-            inputs, labels, _ = mt.masked_batch(windows, self.specials, self.config.vocab_size,
-                                                mlm_rng, args.mlm_probability)
-            _, mlm_loss = self.model(mg.tensor(inputs, device=args.device), labels)
+            mlm_loss = self._mlm_loss(training.batch_rng(args.seed, step, stream=1),
+                                      max(1, args.contrastive_batch // 2))
             loss = loss + args.contrastive_mlm_weight * mlm_loss
         return self._update(loss)
 

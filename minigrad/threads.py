@@ -6,8 +6,8 @@
 
 minigrad holds the BLAS library behind NumPy's matmul at one thread and splits its own
 work instead: a large matrix product into blocks of rows (backend.matmul), GELU and layer
-norm into blocks of elements or rows (backend.blockwise), causal attention into shares of
-the batch (ops.nn.CausalAttention), each piece on its own Python thread (NumPy releases the
+norm into blocks of elements or rows (backend.blockwise), attention into shares of the
+batch (ops.nn.CausalAttention, ops.attention.MaskedAttention), each piece on its own Python thread (NumPy releases the
 GIL inside its loops). Why not BLAS's own threads: an OpenBLAS thread spin-waits for about
 0.1 s after each product, so it holds a core that the next GELU or softmax could have
 used, and when other processes hold the cores a descheduled BLAS thread stalls all the

@@ -194,12 +194,12 @@ def test_step_size_is_independent_of_gradient_scale():
 def test_adamw_updating_in_shares_across_threads_equals_one_thread(monkeypatch, pieces):
     # parameters of several sizes, split into two shares of about equal size
     from minigrad import threads
-    rng = np.random.default_rng(6)
     shapes = [(300, 200), (7,), (150, 100), (1,), (90, 90)]
     results = []
     monkeypatch.setattr(AdamW, "parallel_from", 0)  # share even this small a model
     for count in (1, 2):
         monkeypatch.setattr(threads, "_workers", count)
+        rng = np.random.default_rng(6)  # the same parameters at each count
         params = [mg.tensor(rng.standard_normal(s), requires_grad=True) for s in shapes]
         opt = mg.optim.AdamW(params, lr=0.01)
         grads = np.random.default_rng(7)
@@ -208,7 +208,6 @@ def test_adamw_updating_in_shares_across_threads_equals_one_thread(monkeypatch, 
                 p.grad = mg.tensor(grads.standard_normal(p.shape))
             opt.step()
         results.append([p.numpy() for p in params])
-        rng = np.random.default_rng(6)
     for one, two in zip(*results):
         np.testing.assert_array_equal(one, two)
     assert pieces == [1, 1, 1, 2, 2, 2]

@@ -89,7 +89,7 @@ class MaskedAttention(FusedFunction):
 
     def _forward_part(self, q, k, v, y, allowed, bias):
         """Fill y; return each chunk's weights. allowed, bias: (..., L, S) views or None."""
-        xp, S, weights = self.xp, k.shape[-2], []
+        S, weights = k.shape[-2], []
         for r0, r1 in self._rows(q.shape[-2]):
             scores = q[..., r0:r1, :] @ k.swapaxes(-1, -2)            # (..., n, S)
             scores *= self.used_scale
